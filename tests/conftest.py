@@ -1,0 +1,19 @@
+import os
+
+import pytest
+import torch
+
+# Tests never touch the network (no pretrained downloads, no hubs).
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+import mmdynopool  # noqa: E402,F401  (applies the compatibility layers)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)
+    yield
+
+
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a CUDA GPU')
