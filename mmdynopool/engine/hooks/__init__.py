@@ -1,0 +1,3 @@
+from .ratio_hook import DynOPoolRatioHook
+
+__all__ = ['DynOPoolRatioHook']

@@ -1,0 +1,4 @@
+from .gmacs_loss import GMACsLoss
+from .macs_recorder import MACsRecorder
+
+__all__ = ['GMACsLoss', 'MACsRecorder']

@@ -1,0 +1,84 @@
+"""Test (and evaluate) a checkpoint: the same arguments as mmseg's test.py.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
+        [--show] [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+        [--launcher ...]
+"""
+import argparse
+
+import mmdynopool  # noqa: F401  (compat layers and registries first)
+from mmdynopool.utils import add_common_args, check_data_roots, load_config
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out', help='directory to save the raw predictions (segmentation: '
+        'passed to the evaluator as output_dir)')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir', help='directory where painted / restored images are '
+        'saved')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--tta', action='store_true', help='test time augmentation')
+    add_common_args(parser)
+    return parser.parse_args()
+
+
+def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
+    """Turn drawing on in ``default_hooks.visualization``.
+
+    mmseg's ``SegVisualizationHook`` saves through the visualizer's
+    ``save_dir``; the project's SR hook takes ``show_dir`` itself.
+    """
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise RuntimeError('--show/--show-dir need a visualization hook in '
+                           "default_hooks, e.g. visualization=dict(type="
+                           "'SegVisualizationHook')")
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if hook['type'] in ('SegVisualizationHook',
+                            'mmseg.SegVisualizationHook'):
+            cfg.visualizer['save_dir'] = args.show_dir
+        else:
+            hook['show_dir'] = args.show_dir
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError('--tta needs tta_model and tta_pipeline in the '
+                             'config (mmseg base configs define them)')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    check_data_roots(cfg, ('test_dataloader', ))
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
