@@ -263,8 +263,10 @@ def dynopool2d(x: Tensor,
     check_feature_map(x)
     check_aggregation(aggregation)
     alpha_values = check_alpha(alpha)
+    # int(): under tracing shapes are tensors, and float32 arithmetic on them
+    # could round a size differently from eager mode.
     out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(
-        alpha_values, x.shape[2], x.shape[3], min_size)
+        alpha_values, int(x.shape[2]), int(x.shape[3]), min_size)
     return DynOPoolFunction.apply(x, alpha, out_h, out_w, aggregation,
                                   pinned_h, pinned_w)
 
@@ -283,7 +285,7 @@ def dynopool2d_reference(x: Tensor,
     check_feature_map(x)
     check_aggregation(aggregation)
     alpha_values = check_alpha(alpha)
-    n, _, in_h, in_w = x.shape
+    n, in_h, in_w = x.shape[0], int(x.shape[2]), int(x.shape[3])
     out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(alpha_values, in_h,
                                                       in_w, min_size)
     hat_h = straight_through_size(alpha[0], in_h, out_h, pinned_h)
