@@ -17,3 +17,12 @@ def seeded():
 
 requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+
+def pytest_configure(config):
+    # Deprecation noise from mmengine's use of torch.jit, not ours.
+    config.addinivalue_line(
+        'filterwarnings', 'ignore:`torch.jit.*:DeprecationWarning')
+    config.addinivalue_line(
+        'filterwarnings',
+        'ignore:Fail to import ``MultiScaleDeformableAttention``:UserWarning')

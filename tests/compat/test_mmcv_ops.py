@@ -101,6 +101,12 @@ def test_full_mmcv_world_changes_nothing():
         ext = types.ModuleType('mmcv._ext')
         ops = types.ModuleType('mmcv.ops')
         ops.point_sample = 'compiled point_sample'
+        # Every other op a compiled build has (mmseg imports several).
+        def compiled_op(name):
+            if name.startswith('__'):
+                raise AttributeError(name)
+            return type(name, (), {})
+        ops.__getattr__ = compiled_op
         sys.modules['mmcv._ext'] = ext
         ext.__spec__ = types.SimpleNamespace(name='mmcv._ext')
         sys.modules['mmcv.ops'] = ops
