@@ -10,6 +10,7 @@ install_mmcv_ops_compat()
 allow_mmengine_checkpoints()
 
 from .ops import DynOPool, StaticDynOPool  # noqa: E402
+from . import models  # noqa: E402,F401
 from . import engine  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 

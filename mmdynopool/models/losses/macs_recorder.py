@@ -23,9 +23,9 @@ governed by another DynOPool computes its straight-through size from the
 upstream one, so a stage's size is differentiable w.r.t. every scale factor
 before it (the spec's chain rule).
 """
+import functools
 import math
-import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -103,18 +103,30 @@ class MACsRecorder:
 
     Args:
         model (nn.Module): The model whose forwards are recorded. Every call
-            of ``model`` starts a new record.
+            of ``model`` starts a new record; code that runs the model's
+            layers without calling ``model`` itself (e.g. ``model.loss()``)
+            calls :meth:`start` first.
+        exclude (tuple[str]): Names of submodules whose layers are not
+            counted. Default: ``('auxiliary_head', )``: mmseg's training-only
+            heads are not part of the deployed model's compute.
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        self._model = weakref.ref(model)
+    def __init__(self,
+                 model: nn.Module,
+                 exclude: Sequence[str] = ('auxiliary_head', )) -> None:
         self._handles = [
-            model.register_forward_pre_hook(self._start, with_kwargs=True)
+            model.register_forward_pre_hook(self._start_hook,
+                                            with_kwargs=True)
         ]
+        excluded = tuple(f'{name}.' for name in exclude)
         for name, module in model.named_modules():
+            if f'{name}.'.startswith(excluded):
+                continue
             if isinstance(module, DynOPool):
+                # A partial (not a closure) keeps the model picklable.
                 self._handles.append(
-                    module.register_forward_hook(self._pool_hook(name)))
+                    module.register_forward_hook(
+                        functools.partial(self._on_pool, name)))
             elif isinstance(module, MAC_LAYER_TYPES):
                 self._handles.append(
                     module.register_forward_hook(self._count))
@@ -128,18 +140,31 @@ class MACsRecorder:
         self.pool_sizes: Dict[str, Tuple[Tensor, Tensor]] = {}
         self.pool_ratios: Dict[str, Tuple[float, float]] = {}
 
+    def __getstate__(self) -> dict:
+        # The record holds autograd graphs: copies start with an empty one.
+        return {'_handles': self._handles}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
     def remove(self) -> None:
         """Detach all hooks."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
 
-    # -- hooks -------------------------------------------------------------
-    def _start(self, module, args, kwargs) -> None:
+    def start(self, inputs: Any = None) -> None:
+        """Begin a new record; ``inputs`` (the model's input, or anything
+        holding it) fixes the size that no DynOPool governs."""
         self._reset()
-        size = spatial_size(first_tensor((args, kwargs)))
+        size = spatial_size(first_tensor(inputs))
         if size is not None:
             self._governors_by_size[size] = _FIXED
+
+    # -- hooks -------------------------------------------------------------
+    def _start_hook(self, module, args, kwargs) -> None:
+        self.start((args, kwargs))
 
     def _governor_of(self, tensor: Optional[Tensor]):
         size = spatial_size(tensor)
@@ -148,32 +173,29 @@ class MACsRecorder:
         governor = self._governors_by_size.get(size, _MISSING)
         return self._last_governor if governor is _MISSING else governor
 
-    def _pool_hook(self, name: str):
-
-        def hook(module: DynOPool, args, output: Tensor) -> None:
-            x = args[0]
-            in_h, in_w = int(x.shape[2]), int(x.shape[3])
-            upstream = self._governor_of(x)
-            if upstream is _FIXED:
-                in_hat = (in_h, in_w)
-            else:
-                in_hat = upstream.scaled(in_h, in_w)
-            ratio = module.ratio
-            alpha_values = [1.0 / r for r in ratio]
-            out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(
-                alpha_values, in_h, in_w, module.min_size)
-            governor = Governor(
-                name,
-                straight_through_size(module.alpha[0], in_hat[0], out_h,
-                                      pinned_h),
-                straight_through_size(module.alpha[1], in_hat[1], out_w,
-                                      pinned_w))
-            self.pool_sizes[name] = (governor.hat_h, governor.hat_w)
-            self.pool_ratios[name] = ratio
-            self._governors_by_size[(out_h, out_w)] = governor
-            self._last_governor = governor
-
-        return hook
+    def _on_pool(self, name: str, module: DynOPool, args,
+                 output: Tensor) -> None:
+        x = args[0]
+        in_h, in_w = int(x.shape[2]), int(x.shape[3])
+        upstream = self._governor_of(x)
+        if upstream is _FIXED:
+            in_hat = (in_h, in_w)
+        else:
+            in_hat = upstream.scaled(in_h, in_w)
+        ratio = module.ratio
+        alpha_values = [1.0 / r for r in ratio]
+        out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(
+            alpha_values, in_h, in_w, module.min_size)
+        governor = Governor(
+            name,
+            straight_through_size(module.alpha[0], in_hat[0], out_h,
+                                  pinned_h),
+            straight_through_size(module.alpha[1], in_hat[1], out_w,
+                                  pinned_w))
+        self.pool_sizes[name] = (governor.hat_h, governor.hat_w)
+        self.pool_ratios[name] = ratio
+        self._governors_by_size[(out_h, out_w)] = governor
+        self._last_governor = governor
 
     def _count(self, module: nn.Module, args, output: Tensor) -> None:
         x = args[0] if args else None
@@ -212,7 +234,3 @@ class MACsRecorder:
         return [(None if governor is _FIXED else governor.name,
                  macs / self.batch_size)
                 for governor, macs in self._macs_by_governor.items()]
-
-    @property
-    def model(self) -> Optional[nn.Module]:
-        return self._model()

@@ -156,3 +156,50 @@ def test_recorder_can_be_removed():
     recorder.remove()
     model(torch.randn(1, 3, 64, 64))
     assert recorder.macs < 1e7  # still the 16x16 record
+
+
+def test_start_begins_a_new_record_for_direct_layer_calls():
+    model = Net()
+    recorder = MACsRecorder(model)
+    images = torch.randn(1, 3, 16, 16)
+    model(images)
+    once = recorder.macs
+    recorder.start(images)
+    model.forward(images)  # hooks on the layers fire, not the model's own
+    assert recorder.macs == once
+    model.forward(images)  # without start(): the same record grows
+    assert recorder.macs == 2 * once
+
+
+def test_auxiliary_head_is_not_counted():
+
+    class WithAux(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.body = Net()
+            self.auxiliary_head = nn.Conv2d(3, 64, 3, padding=1)
+
+        def forward(self, x):
+            return self.body(x), self.auxiliary_head(x)
+
+    model = WithAux()
+    images = torch.randn(1, 3, 16, 16)
+    with_aux = MACsRecorder(model, exclude=())
+    without_aux = MACsRecorder(model)
+    model(images)
+    assert with_aux.macs - without_aux.macs == 16 * 16 * 64 * 3 * 9
+
+
+def test_attached_model_pickles_and_deepcopies():
+    import copy
+    import pickle
+    model = Net()
+    loss = GMACsLoss().attach(model)
+    model.loss = loss
+    model(torch.randn(1, 3, 16, 16))
+    loss().backward()  # a record with autograd graphs in it
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        clone(torch.randn(1, 3, 16, 16))
+        assert clone.loss.current_gmacs > 0
+        assert clone.loss.recorder is not loss.recorder

@@ -1,0 +1,13 @@
+from .base import DynOPoolBackboneMixin
+from .mit import DynOPoolMixVisionTransformer
+from .mobilenet_v2 import DynOPoolMobileNetV2
+from .resnet import DynOPoolResNet, DynOPoolResNetV1c, DynOPoolResNetV1d
+from .surgery import (ResizeStep, apply_resize_step, apply_resize_steps,
+                      attach_dynopool, remove_stride)
+
+__all__ = [
+    'DynOPoolBackboneMixin', 'DynOPoolResNet', 'DynOPoolResNetV1c',
+    'DynOPoolResNetV1d', 'DynOPoolMobileNetV2',
+    'DynOPoolMixVisionTransformer', 'ResizeStep', 'apply_resize_step',
+    'apply_resize_steps', 'attach_dynopool', 'remove_stride'
+]

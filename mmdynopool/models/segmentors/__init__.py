@@ -1,0 +1,3 @@
+from .dynopool_encoder_decoder import DynOPoolEncoderDecoder
+
+__all__ = ['DynOPoolEncoderDecoder']
