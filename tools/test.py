@@ -52,6 +52,8 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
         if hook['type'] in ('SegVisualizationHook',
                             'mmseg.SegVisualizationHook'):
             cfg.visualizer['save_dir'] = args.show_dir
+            # mmseg draws every 50th image by default: save them all.
+            hook['interval'] = 1
         else:
             hook['show_dir'] = args.show_dir
 

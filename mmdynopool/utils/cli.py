@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import Iterator, Tuple
 
+import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
@@ -48,6 +49,7 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    adapt_distributed_to_cpu(cfg)
     return cfg
 
 
@@ -96,3 +98,39 @@ def check_data_roots(cfg: Config, loaders: Tuple[str, ...]) -> None:
                 'Prepare the dataset in the standard mmseg layout (see '
                 f'{DATA_DOCS}) or point the config at it, e.g. --cfg-options '
                 f'train_dataloader.dataset.data_root=/path/to/data')
+
+
+def replace_sync_bn(node) -> None:
+    """Turn every ``norm_cfg`` of type SyncBN in a config tree into BN."""
+    if isinstance(node, (dict, ConfigDict)):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+        for value in node.values():
+            replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replace_sync_bn(value)
+
+
+def adapt_distributed_to_cpu(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` run on machines without a GPU.
+
+    mmseg's recipes assume CUDA: nccl, SyncBN, DDP with ``device_ids``, and
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device``. Without CUDA we
+    switch to gloo, plain BN (DDP refuses SyncBN on CPU modules), DDP without
+    ``device_ids``, and make ``torch.cuda.set_device`` a no-op for this
+    process (the one CUDA call mmengine makes unconditionally).
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    replace_sync_bn(cfg.model)
+    torch.cuda.set_device = lambda device: None
+    print_log('no GPU: distributed run on CPU with gloo, BN instead of SyncBN',
+              logger='current', level=logging.WARNING)
