@@ -16,7 +16,10 @@ from mmengine.runner import Runner
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'none' for a model without weights "
+        '(e.g. the bicubic SR baseline)')
     parser.add_argument(
         '--out', help='directory to save the raw predictions (segmentation: '
         'passed to the evaluator as output_dir)')
@@ -58,10 +61,28 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
             hook['show_dir'] = args.show_dir
 
 
+def keep_segmentation_results(cfg: Config, out_dir: str) -> None:
+    """``--out``: mmseg's IoUMetric writes its predictions to ``out_dir``."""
+    evaluators = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    iou_metrics = [
+        e for e in evaluators if e.get('type') in ('IoUMetric',
+                                                   'mmseg.IoUMetric')
+    ]
+    if not iou_metrics:
+        raise ValueError('--out saves segmentation predictions and needs an '
+                         'IoUMetric test_evaluator; for restored images use '
+                         '--show-dir')
+    for metric in iou_metrics:
+        metric['output_dir'] = out_dir
+        metric['keep_results'] = True
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if args.checkpoint.lower() == 'none' \
+        else args.checkpoint
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -72,8 +93,7 @@ def main() -> None:
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        keep_segmentation_results(cfg, args.out)
     check_data_roots(cfg, ('test_dataloader', ))
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

@@ -1,3 +1,4 @@
 from .ratio_hook import DynOPoolRatioHook
+from .sr_visualization_hook import SRVisualizationHook
 
-__all__ = ['DynOPoolRatioHook']
+__all__ = ['DynOPoolRatioHook', 'SRVisualizationHook']

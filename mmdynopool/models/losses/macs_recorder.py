@@ -18,7 +18,9 @@ the forward: the model input's size is fixed (no DynOPool), a DynOPool's
 output size is governed by that DynOPool, and a layer's output size is
 governed by whatever governs its input. When two branches share a size, the
 most recent one wins; layers without a spatial input (e.g. linear layers on
-tokens) take the governor of the previous layer. A DynOPool whose input is
+tokens) take the governor of the previous layer. A spatial size that no
+layer produced (a functional resize to a fixed size, a global pooling) is
+taken as fixed: its cost has no gradient, rather than a wrong one. A DynOPool whose input is
 governed by another DynOPool computes its straight-through size from the
 upstream one, so a stage's size is differentiable w.r.t. every scale factor
 before it (the spec's chain rule).
@@ -40,7 +42,6 @@ TRANSPOSED_CONV_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d,
 MAC_LAYER_TYPES = CONV_TYPES + TRANSPOSED_CONV_TYPES + (nn.Linear, )
 
 _FIXED = None  # governor of sizes that no DynOPool controls
-_MISSING = object()
 
 
 class Governor:
@@ -170,8 +171,7 @@ class MACsRecorder:
         size = spatial_size(tensor)
         if size is None:
             return self._last_governor
-        governor = self._governors_by_size.get(size, _MISSING)
-        return self._last_governor if governor is _MISSING else governor
+        return self._governors_by_size.get(size, _FIXED)
 
     def _on_pool(self, name: str, module: DynOPool, args,
                  output: Tensor) -> None:

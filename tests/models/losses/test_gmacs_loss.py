@@ -203,3 +203,28 @@ def test_attached_model_pickles_and_deepcopies():
         clone(torch.randn(1, 3, 16, 16))
         assert clone.loss.current_gmacs > 0
         assert clone.loss.recorder is not loss.recorder
+
+
+def test_layers_at_a_fixed_resize_target_get_no_size_gradient():
+    """A conv after a functional resize to a fixed size (as the SR tail's
+    exact resize) costs the same whatever the DynOPool learned."""
+    import torch.nn.functional as F
+
+    class FixedTail(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.pool = DynOPool(1.7)
+            self.tail = nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            up = F.interpolate(self.pool(x), size=(40, 40), mode='bilinear')
+            return self.tail(up)
+
+    model = FixedTail()
+    loss = GMACsLoss().attach(model)
+    model(torch.randn(1, 3, 20, 20))
+    assert loss.current_gmacs * 1e9 == 40 * 40 * 3 * 3 * 9
+    value = loss()
+    assert not value.requires_grad or torch.autograd.grad(
+        value, model.pool.alpha, allow_unused=True)[0] is None
