@@ -3,6 +3,7 @@ short train/test run through tools/."""
 import glob
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -207,8 +208,6 @@ def write_folder(folder, sizes):
         cv2.imwrite(osp.join(folder, f'{i:04d}.png'), img)
 
 
-@pytest.mark.skipif(not osp.exists(osp.join(REPO, 'tools', 'train.py')),
-                    reason='tools/train.py not there yet')
 def test_train_then_test_through_tools(tmp_path):
     """2 iterations on a tiny DIV2K-like folder, validation and test on a
     tiny Set5-like folder, SR images saved by --show-dir."""
@@ -260,3 +259,21 @@ def test_train_then_test_through_tools(tmp_path):
             ] == [osp.join('Set14', '0000.png'),
                   osp.join('Set5', '0000.png')]
     assert cv2.imread(saved[0]).shape == (24, 28, 3)
+
+
+def test_bicubic_baseline_tests_without_checkpoint(tmp_path):
+    """``tools/test.py CONFIG none``: the parameter-free baseline."""
+    data = tmp_path / 'data'
+    for name in ('Set5', 'Set14'):
+        write_folder(str(data / name / 'GTmod12'), [(24, 28)])
+    config = osp.join(CONFIG_DIR, 'bicubic_x2_set5-set14.py')
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', config, 'none', '--work-dir',
+         str(tmp_path / 'work'), '--cfg-options',
+         f'test_dataloader.dataset.datasets.0.data_root={data}/Set5',
+         f'test_dataloader.dataset.datasets.1.data_root={data}/Set14',
+         'test_dataloader.num_workers=0'],
+        cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r'Set5/PSNR: \d+\.\d+', proc.stdout + proc.stderr)
