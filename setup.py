@@ -44,7 +44,10 @@ setup(
     install_requires=RUNTIME,
     extras_require={
         'tests': ['pytest', 'tensorboard'],
-        'deploy': ['onnx', 'onnxruntime'],
+        # ONNX export (tools/deployment/export_onnx.py): torch's dynamo
+        # exporter needs onnxscript; onnxruntime checks the exported model.
+        'deploy':
+        ['onnx==1.23.2', 'onnxruntime==1.32.0', 'onnxscript==0.7.2'],
     },
     license='Apache-2.0',
 )

@@ -13,6 +13,7 @@ from .ops import DynOPool, StaticDynOPool  # noqa: E402
 from . import models  # noqa: E402,F401
 from . import datasets, evaluation  # noqa: E402,F401
 from . import engine  # noqa: E402,F401
+from . import deploy  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['DynOPool', 'StaticDynOPool', '__version__']

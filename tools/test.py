@@ -7,6 +7,7 @@
 import argparse
 
 import mmdynopool  # noqa: F401  (compat layers and registries first)
+from mmdynopool.deploy import add_freeze_hook
 from mmdynopool.utils import add_common_args, check_data_roots, load_config
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
@@ -32,6 +33,11 @@ def parse_args() -> argparse.Namespace:
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--freeze',
+        action='store_true',
+        help='freeze every DynOPool to its learned ratio after loading the '
+        'checkpoint (same outputs, no alpha, no straight-through code)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -94,6 +100,8 @@ def main() -> None:
         cfg.model = cfg.tta_model
     if args.out is not None:
         keep_segmentation_results(cfg, args.out)
+    if args.freeze:
+        add_freeze_hook(cfg)
     check_data_roots(cfg, ('test_dataloader', ))
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

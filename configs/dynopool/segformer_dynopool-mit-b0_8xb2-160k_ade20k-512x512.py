@@ -15,4 +15,7 @@ model = dict(
 optim_wrapper = dict(
     constructor='DynOPoolOptimWrapperConstructor',
     paramwise_cfg=dict(alpha_lr_mult=10.0))
-custom_hooks = [dict(type='DynOPoolRatioHook', interval=50)]
+custom_hooks = [
+    dict(type='DynOPoolRatioHook', interval=50),
+    dict(type='DynOPoolHealthHook')
+]

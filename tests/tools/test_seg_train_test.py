@@ -188,3 +188,20 @@ def test_benchmark_train_step_smoke(tmp_path):
         assert result[name]['s_per_iter'] > 0
     assert result['ratio'] == pytest.approx(
         result['dynopool']['s_per_iter'] / result['baseline']['s_per_iter'])
+
+
+def test_ade20k_test_tool_freeze_gives_the_same_miou(ade_run, tmp_path):
+    """``tools/test.py --freeze``: every DynOPool replaced by its static form
+    after loading the checkpoint; the metrics do not change."""
+    ckpt = osp.join(ade_run['work_dir'], 'iter_4.pth')
+    work_dir = str(tmp_path / 'frozen')
+    args = [
+        osp.join(TOOLS, 'test.py'), ADE_CONFIG, ckpt, '--freeze',
+        '--work-dir', work_dir, '--cfg-options',
+        *tiny_seg_options(ade_run['root'])
+    ]
+    log = check_ok(run_tool(args, timeout=TIMEOUT))
+    assert 'DynOPool layer(s) frozen to their learned ratios' in log
+    metrics = read_test_metrics(work_dir)
+    assert metrics['mIoU'] == pytest.approx(
+        val_mious(ade_run['work_dir'])[4], abs=0.01)

@@ -21,7 +21,10 @@ default_hooks = dict(
 
 # r_h, r_w, sizes and GMACs of every DynOPool (and the model's GMACs for
 # the baselines) in the log and in <work_dir>/dynopool_ratios.json.
-custom_hooks = [dict(type='DynOPoolRatioHook', interval=100)]
+custom_hooks = [
+    dict(type='DynOPoolRatioHook', interval=100),
+    dict(type='DynOPoolHealthHook')
+]
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer',

@@ -217,7 +217,10 @@ class DynOPoolUpsampler(nn.Module):
     def forward(self, x: Tensor, target_size: Tuple[int, int]) -> Tensor:
         for pool, conv in zip(self.pools, self.convs):
             x = conv(pool(x))
-        if tuple(x.shape[-2:]) != tuple(target_size):
+        # While exporting, always resize: a branch on a feature size would be
+        # frozen at the traced size (an identity resize is exact anyway).
+        if torch.compiler.is_exporting() or tuple(
+                x.shape[-2:]) != tuple(target_size):
             x = F.interpolate(x,
                               size=target_size,
                               mode='bilinear',
