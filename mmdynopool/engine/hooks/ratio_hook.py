@@ -31,8 +31,8 @@ def layer_record(name: str, layer: DynOPool,
     return {
         'r_h': r_h,
         'r_w': r_w,
-        'h': int(round(float(hat_h))),
-        'w': int(round(float(hat_w)))
+        'h': int(round(float(hat_h.detach()))),
+        'w': int(round(float(hat_w.detach())))
     }
 
 
