@@ -280,3 +280,74 @@ def test_cuda_matches_cpu(dtype):
                                rtol=tol)
     torch.testing.assert_close(alpha_cuda.grad.cpu(), alpha.grad,
                                atol=tol * 50, rtol=tol * 5)
+
+
+
+def forward_and_gradients(x, alpha, aggregation):
+    x = x.detach().requires_grad_()
+    alpha = alpha.detach().requires_grad_()
+    out = dynopool2d(x, alpha, aggregation)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype)
+    (out * weights.view_as(out)).sum().backward()
+    return out, x.grad, alpha.grad
+
+
+@pytest.mark.parametrize('ratio', [0.5, (0.6, 1.4), (0.3, 0.45)])
+@pytest.mark.parametrize('aggregation', ['max', 'avg'])
+@pytest.mark.parametrize('layout', ['contiguous', 'channels_last', 'strided'])
+@pytest.mark.parametrize('shape', [(5, 16, 12, 10), (2, 32, 64, 64)])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
+                                             aggregation, layout, shape,
+                                             dtype):
+    """The CPU splits big batches into chunks and pools and differentiates
+    channels-last (converting big samples with per-sample 2-D transposes);
+    none of this may change the results, and the output stays bitwise the
+    deploy form's. Other devices run the whole batch in the input's
+    layout."""
+    from mmdynopool.ops import functional
+    r_h, r_w = (ratio, ratio) if isinstance(ratio, float) else ratio
+    x = torch.randn(*shape, dtype=dtype)
+    if layout == 'channels_last':
+        x = x.to(memory_format=torch.channels_last)
+    elif layout == 'strided':
+        x = torch.randn(*shape[:2], shape[3], shape[2],
+                        dtype=dtype).transpose(2, 3)
+    alpha = torch.tensor([1 / r_h, 1 / r_w], dtype=dtype)
+    whole = forward_and_gradients(x, alpha, aggregation)
+    assert torch.equal(whole[0],
+                       spec_oracle(x, whole[0].shape[2:], aggregation))
+    assert whole[1].stride() == torch.empty_like(x).stride()
+    monkeypatch.setattr(functional, 'CHUNK_BYTES', 1)  # one sample a chunk
+    chunked = forward_and_gradients(x, alpha, aggregation)
+    monkeypatch.setattr(functional, 'work_layout',
+                        functional.memory_format_of)
+    own_layout = forward_and_gradients(x, alpha, aggregation)
+    # The gradients' sums run in other orders; in float32 alpha's gradient
+    # (a sum with much cancellation) then differs in the fourth digit.
+    tol = {} if dtype == torch.float64 else dict(rtol=1e-3, atol=1e-3)
+    for result in (chunked, own_layout):
+        assert torch.equal(result[0], whole[0])
+        torch.testing.assert_close(result[1], whole[1], **tol)
+        torch.testing.assert_close(result[2], whole[2], **tol)
+
+
+@pytest.mark.parametrize('aggregation', ['max', 'avg'])
+def test_alpha_gradient_at_exact_half_is_one_sided(aggregation):
+    """At r = 0.5 on even sizes (queries on pixel centres, where the
+    interpolant has kinks) the gradient is the derivative on the side the
+    points move to as alpha grows: a forward difference."""
+    x = torch.randn(2, 9, 8, 12, dtype=torch.float64)
+    alpha = torch.tensor([2.0, 2.0], dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 9, 4, 6, dtype=torch.float64)
+    (dynopool2d(x, alpha, aggregation) * weights).sum().backward()
+    eps = 1e-7
+    a0 = alpha.detach()
+    base = (linearised(x, a0, a0, (4, 6), aggregation) * weights).sum()
+    for axis in range(2):
+        step = torch.zeros(2, dtype=torch.float64)
+        step[axis] = eps
+        moved = (linearised(x, a0, a0 + step, (4, 6), aggregation) *
+                 weights).sum()
+        assert alpha.grad[axis].item() == pytest.approx(
+            ((moved - base) / eps).item(), rel=1e-5, abs=1e-8)
