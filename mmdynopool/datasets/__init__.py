@@ -7,3 +7,4 @@ __all__ = [
     'SRPairedDataset', 'SkimageSRDataset', 'SKIMAGE_PHOTOS',
     'load_skimage_photo', 'imresize', 'imresize_uint8'
 ]
+from .toy_scenes import LoadToyScene, ToySceneDataset  # noqa: E402,F401

@@ -11,3 +11,4 @@ __all__ = [
     'DynOPoolMixVisionTransformer', 'ResizeStep', 'apply_resize_step',
     'apply_resize_steps', 'attach_dynopool', 'remove_stride'
 ]
+from .toy_net import ToyNet  # noqa: E402,F401  (CPU demo backbone)

@@ -1,0 +1,422 @@
+"""Train the demo on the three toy variants over several seeds and compare the
+learned DynOPool ratios with what the paper reports.
+
+Every run goes through the ordinary entry point (``tools/train.py CONFIG
+--work-dir DIR --cfg-options randomness.seed=S``) and leaves its
+``dynopool_ratios.json`` (written by ``DynOPoolRatioHook``) in
+``WORK_DIR/<variant>/seed<S>``. The table lists, per variant and layer, the
+final ``r_h`` and ``r_w`` (mean +- sample std over seeds), the final GMACs
+and the validation mIoU, and then checks the paper's two qualitative
+findings:
+
+(a) on vertically stretched images the receptive fields become wider than
+    tall: ``r_h < r_w`` at most DynOPool layers (mean over seeds);
+    (a') as a control, that anisotropy must come from the stretch: the mean
+    ``log(r_w / r_h)`` over layers is larger on stretched than on the
+    unstretched variants;
+(b) early layers keep more resolution on tiled images (dense information)
+    than on enlarged ones (sparse information): the mean
+    ``sqrt(r_h * r_w)`` of every early layer is larger on tiled.
+
+With ``--baseline`` the fixed-stride twins (``configs/demo/fixed-stride_*``)
+are trained with the same seeds and compared in mIoU and GMACs.
+
+Examples::
+
+    python tools/analysis_tools/compare_ratios.py --seeds 0 1 2
+    python tools/analysis_tools/compare_ratios.py --seeds 0 1 2 --reuse \\
+        --baseline --jobs 2 --json-out work_dirs/demo_compare/summary.json
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VARIANTS = ('stretched', 'tiled', 'enlarged')
+CONFIG_TEMPLATE = 'configs/demo/dynopool_toynet_{variant}.py'
+BASELINE_TEMPLATE = 'configs/demo/fixed-stride_toynet_{variant}.py'
+RATIOS_FILE = 'dynopool_ratios.json'
+
+
+# -- reading runs ------------------------------------------------------------
+def load_records(work_dir: str) -> List[dict]:
+    """The records of ``<work_dir>/dynopool_ratios.json``."""
+    path = osp.join(work_dir, RATIOS_FILE)
+    with open(path, encoding='utf-8') as f:
+        records = json.load(f)
+    if not isinstance(records, list) or not records:
+        raise ValueError(f'{path} holds no record')
+    return records
+
+
+def final_record(work_dir: str) -> dict:
+    """The record of the last logged iteration."""
+    return max(load_records(work_dir), key=lambda r: r['iter'])
+
+
+def read_val_metrics(work_dir: str) -> Dict[str, float]:
+    """The last validation metrics (e.g. ``mIoU``) mmengine logged in
+    ``<work_dir>/<timestamp>/vis_data/scalars.json``; {} when none."""
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    for path in reversed(files):  # the newest run that validated
+        metrics = {}
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                record = json.loads(line)
+                if 'mIoU' in record:
+                    metrics = record
+        if metrics:
+            return metrics
+    return {}
+
+
+def run_complete(work_dir: str, max_iters: Optional[int] = None) -> bool:
+    """Whether a finished run is there: ratios logged (up to ``max_iters``
+    when given) and a validation result."""
+    try:
+        last = final_record(work_dir)
+    except (OSError, ValueError):
+        return False
+    if max_iters is not None and last['iter'] < max_iters:
+        return False
+    return bool(read_val_metrics(work_dir))
+
+
+def summarise_run(work_dir: str) -> dict:
+    """``{"gmacs", "mIoU", "iter", "layers": {name: {"r_h", "r_w", "h",
+    "w"}}}`` of one finished run."""
+    last = final_record(work_dir)
+    metrics = read_val_metrics(work_dir)
+    return {
+        'iter': last['iter'],
+        'gmacs': last['gmacs'],
+        'mIoU': metrics.get('mIoU'),
+        'layers': last['layers']
+    }
+
+
+# -- statistics ---------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def layer_names(runs: Sequence[dict]) -> List[str]:
+    """Layer names in network order (the order of the first run)."""
+    names: List[str] = []
+    for run in runs:
+        for name in run['layers']:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def aggregate(runs: Sequence[dict]) -> dict:
+    """Mean/std over seeds of one variant's runs (from
+    :func:`summarise_run`)."""
+    if not runs:
+        raise ValueError('no run to aggregate')
+    stats = {'num_runs': len(runs), 'layers': {}}
+    for key in ('gmacs', 'mIoU'):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        stats[key] = mean_std(values) if values else None
+    for name in layer_names(runs):
+        entries = [run['layers'][name] for run in runs if name in
+                   run['layers']]
+        layer = {}
+        for key in ('r_h', 'r_w'):
+            layer[key] = mean_std([e[key] for e in entries])
+        layer['area'] = mean_std(
+            [math.sqrt(e['r_h'] * e['r_w']) for e in entries])
+        layer['h_lt_w_runs'] = sum(e['r_h'] < e['r_w'] for e in entries)
+        stats['layers'][name] = layer
+    return stats
+
+
+def anisotropy(stat: dict) -> float:
+    """Mean over layers of ``log(r_w / r_h)`` (of the seed means): > 0
+    when the receptive fields are wider than tall."""
+    values = [
+        math.log(layer['r_w'][0] / layer['r_h'][0])
+        for layer in stat['layers'].values()
+    ]
+    return sum(values) / len(values)
+
+
+def check_findings(stats: Dict[str, dict],
+                   num_early: Optional[int] = None) -> List[dict]:
+    """The paper's two findings on aggregated stats (see the module
+    docstring). Each result: ``{"finding", "holds" (True/False/None when
+    the variants needed are missing), "detail"}``."""
+    results = []
+    stretched = stats.get('stretched')
+    if stretched is None:
+        results.append(dict(finding='(a) stretched: r_h < r_w at most layers',
+                            holds=None, detail='no stretched runs'))
+    else:
+        names = list(stretched['layers'])
+        wider = [
+            n for n in names
+            if stretched['layers'][n]['r_h'][0] < stretched['layers'][n]
+            ['r_w'][0]
+        ]
+        short = [w.split('.')[-1] for w in wider]
+        runs = stretched['num_runs']
+        per_seed = ', '.join(
+            f"{n.split('.')[-1]} {stretched['layers'][n]['h_lt_w_runs']}/"
+            f'{runs}' for n in names)
+        results.append(
+            dict(
+                finding='(a) stretched: r_h < r_w at most layers',
+                holds=len(wider) * 2 > len(names),
+                detail=(f'mean r_h < mean r_w at {len(wider)}/{len(names)} '
+                        f'layers ({", ".join(short) or "none"}); '
+                        f'runs with r_h < r_w per layer: {per_seed}')))
+    controls = {v: s for v, s in stats.items() if v != 'stretched'}
+    if stretched is None or not controls:
+        results.append(
+            dict(finding='(a\') the anisotropy comes from the stretch',
+                 holds=None, detail='needs stretched and other runs'))
+    else:
+        aniso = {v: anisotropy(s) for v, s in stats.items()}
+        results.append(
+            dict(
+                finding='(a\') the anisotropy comes from the stretch',
+                holds=all(aniso['stretched'] > aniso[v] for v in controls),
+                detail='mean over layers of log(r_w / r_h): ' + ', '.join(
+                    f'{v} {a:+.3f}' for v, a in aniso.items()) +
+                ' (stretched must exceed the unstretched variants)'))
+    tiled, enlarged = stats.get('tiled'), stats.get('enlarged')
+    if tiled is None or enlarged is None:
+        results.append(
+            dict(finding='(b) early layers: ratio tiled > enlarged',
+                 holds=None, detail='needs tiled and enlarged runs'))
+    else:
+        names = [n for n in tiled['layers'] if n in enlarged['layers']]
+        if num_early is None:
+            num_early = max(1, (len(names) + 1) // 2)
+        early = names[:num_early]
+        parts, holds = [], True
+        for name in early:
+            t = tiled['layers'][name]['area']
+            e = enlarged['layers'][name]['area']
+            holds = holds and t[0] > e[0]
+            parts.append(f"{name.split('.')[-1]}: sqrt(r_h*r_w) tiled "
+                         f'{t[0]:.3f}+-{t[1]:.3f} vs enlarged '
+                         f'{e[0]:.3f}+-{e[1]:.3f}')
+        results.append(
+            dict(finding='(b) early layers: ratio tiled > enlarged',
+                 holds=bool(early) and holds,
+                 detail=f'early = first {len(early)} layer(s); ' +
+                 '; '.join(parts)))
+    return results
+
+
+def fmt(value: Optional[Tuple[float, float]], digits: int = 3) -> str:
+    if value is None:
+        return '-'
+    return f'{value[0]:.{digits}f}+-{value[1]:.{digits}f}'
+
+
+def format_table(stats: Dict[str, dict]) -> str:
+    """One line per variant and layer: mean+-std of r_h, r_w over seeds and
+    the number of runs with r_h < r_w; then GMACs and mIoU per variant."""
+    lines = []
+    header = (f"{'variant':<10} {'layer':<16} {'r_h':>13} {'r_w':>13} "
+              f"{'r_h<r_w':>8}")
+    lines += [header, '-' * len(header)]
+    for variant, stat in stats.items():
+        for name, layer in stat['layers'].items():
+            lines.append(
+                f'{variant:<10} {name:<16} {fmt(layer["r_h"]):>13} '
+                f'{fmt(layer["r_w"]):>13} '
+                f'{layer["h_lt_w_runs"]:>4}/{stat["num_runs"]:<3}')
+    lines.append('')
+    header = f"{'variant':<10} {'runs':>4} {'GMACs':>17} {'mIoU':>13}"
+    lines += [header, '-' * len(header)]
+    for variant, stat in stats.items():
+        lines.append(f'{variant:<10} {stat["num_runs"]:>4} '
+                     f'{fmt(stat["gmacs"], 5):>17} '
+                     f'{fmt(stat["mIoU"], 2):>13}')
+    return '\n'.join(lines)
+
+
+def format_findings(results: Sequence[dict]) -> str:
+    words = {True: 'HOLDS', False: 'DOES NOT HOLD', None: 'NOT CHECKED'}
+    return '\n'.join(f"{r['finding']}: {words[r['holds']]}\n    {r['detail']}"
+                     for r in results)
+
+
+def format_baseline(stats: Dict[str, dict], base: Dict[str, dict]) -> str:
+    """DynOPool vs the fixed-stride twin, per variant."""
+    header = (f"{'variant':<10} {'model':<13} {'GMACs':>17} {'mIoU':>13}")
+    lines = [header, '-' * len(header)]
+    for variant in stats:
+        if variant not in base:
+            continue
+        for label, stat in (('DynOPool', stats[variant]),
+                            ('fixed-stride', base[variant])):
+            lines.append(f'{variant:<10} {label:<13} '
+                         f'{fmt(stat["gmacs"], 5):>17} '
+                         f'{fmt(stat["mIoU"], 2):>13}')
+    return '\n'.join(lines)
+
+
+# -- running ------------------------------------------------------------------
+def train_command(config: str, work_dir: str, seed: int,
+                  cfg_options: Sequence[str] = ()) -> List[str]:
+    return [
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+        work_dir, '--cfg-options', f'randomness.seed={seed}', *cfg_options
+    ]
+
+
+def max_iters_of(cfg_options: Sequence[str]) -> Optional[int]:
+    for option in cfg_options:
+        if option.startswith('train_cfg.max_iters='):
+            return int(option.split('=', 1)[1])
+    return None
+
+
+def run_all(template: str, variants: Sequence[str], seeds: Sequence[int],
+            work_root: str, reuse: bool, cfg_options: Sequence[str],
+            tag: str, jobs: int = 1) -> Dict[str, List[dict]]:
+    """Train (or reuse) every variant x seed and summarise the runs.
+
+    ``jobs`` runs train side by side, each with ``OMP_NUM_THREADS`` set to
+    its share of the CPUs (unless the variable is set already)."""
+    todo = []
+    for variant in variants:
+        config = template.format(variant=variant)
+        if not osp.isabs(config) and not osp.exists(config):
+            config = osp.join(REPO_ROOT, config)
+        for seed in seeds:
+            work_dir = osp.join(work_root, tag, variant, f'seed{seed}')
+            if reuse and run_complete(work_dir, max_iters_of(cfg_options)):
+                print(f'[{tag}] {variant} seed {seed}: reusing {work_dir}',
+                      flush=True)
+            else:
+                todo.append((variant, seed, config, work_dir))
+    env = dict(os.environ)
+    if jobs > 1 and 'OMP_NUM_THREADS' not in env:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(
+            os, 'sched_getaffinity') else (os.cpu_count() or 1)
+        env['OMP_NUM_THREADS'] = str(max(1, cpus // jobs))
+
+    def train(task) -> None:
+        variant, seed, config, work_dir = task
+        os.makedirs(work_dir, exist_ok=True)
+        command = train_command(config, work_dir, seed, cfg_options)
+        print(f'[{tag}] {variant} seed {seed}: ' + ' '.join(command),
+              flush=True)
+        with open(osp.join(work_dir, 'train_stdout.log'), 'w') as log:
+            proc = subprocess.run(command, stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                  env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f'training failed (exit {proc.returncode}); '
+                               'see ' + osp.join(work_dir,
+                                                 'train_stdout.log'))
+
+    if jobs > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(train, todo))
+    else:
+        for task in todo:
+            train(task)
+    return {
+        variant: [
+            summarise_run(osp.join(work_root, tag, variant, f'seed{seed}'))
+            for seed in seeds
+        ]
+        for variant in variants
+    }
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Compare learned DynOPool ratios on the toy variants')
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                        choices=VARIANTS)
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--work-dir', default='work_dirs/demo_compare',
+                        help='runs go to WORK_DIR/<tag>/<variant>/seed<S>')
+    parser.add_argument('--reuse', action='store_true',
+                        help='do not retrain runs that already finished')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings run side by side (each gets '
+                        'OMP_NUM_THREADS = CPUs / jobs)')
+    parser.add_argument('--no-train', action='store_true',
+                        help='only read existing runs (missing ones fail)')
+    parser.add_argument('--config', default=CONFIG_TEMPLATE,
+                        help='config path with {variant}')
+    parser.add_argument('--baseline', action='store_true',
+                        help='also train the fixed-stride twins')
+    parser.add_argument('--baseline-config', default=BASELINE_TEMPLATE)
+    parser.add_argument('--num-early', type=int, default=None,
+                        help='layers counted as early for finding (b); '
+                        'default: the first half (rounded up)')
+    parser.add_argument('--json-out', help='also write the stats as JSON')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='passed on to tools/train.py (key=value)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+
+    def collect(template: str, tag: str) -> Dict[str, dict]:
+        if args.no_train:
+            runs = {
+                v: [
+                    summarise_run(
+                        osp.join(args.work_dir, tag, v, f'seed{s}'))
+                    for s in args.seeds
+                ]
+                for v in args.variants
+            }
+        else:
+            runs = run_all(template, args.variants, args.seeds,
+                           args.work_dir, args.reuse, args.cfg_options, tag,
+                           args.jobs)
+        return {v: aggregate(r) for v, r in runs.items()}
+
+    stats = collect(args.config, 'dynopool')
+    findings = check_findings(stats, args.num_early)
+    print(f'\nLearned ratios at the end of training, mean+-std over seeds '
+          f'{args.seeds}:\n')
+    print(format_table(stats))
+    print('\nFindings of the paper:')
+    print(format_findings(findings))
+    result = {'seeds': args.seeds, 'dynopool': stats, 'findings': findings}
+    if args.baseline:
+        base = collect(args.baseline_config, 'fixed-stride')
+        print('\nDynOPool vs fixed stride (mean+-std over seeds):\n')
+        print(format_baseline(stats, base))
+        result['fixed-stride'] = base
+    if args.json_out:
+        os.makedirs(osp.dirname(osp.abspath(args.json_out)), exist_ok=True)
+        with open(args.json_out, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == '__main__':
+    main()
