@@ -26,10 +26,16 @@ class GMACsLoss(nn.Module):
 
     Without a target this is the paper's term ``lambda * L_GMACs``, where
     ``L_GMACs`` is the model's current GMACs per image, differentiable w.r.t.
-    every DynOPool's ``alpha`` (see :class:`MACsRecorder`). With a target the
-    loss is ``lambda * relu(GMACs / budget - 1)``: zero within the budget,
-    and a constant pull back towards it above, so a user can ask for "at most
-    X GMACs" instead of tuning ``lambda``.
+    every DynOPool's ``alpha`` (see :class:`MACsRecorder`). With a target a
+    user states the compute instead of tuning ``lambda``:
+
+    * ``target_mode='at_most'``: ``lambda * relu(GMACs / budget - 1)``, zero
+      within the budget and a constant pull back above it ("at most X
+      GMACs"); the task loss alone decides how far below the budget to go.
+    * ``target_mode='match'``: ``lambda * |GMACs / budget - 1|``, a pull
+      towards the budget from both sides ("X GMACs"). The task gradient on
+      ``alpha`` can push compute down as well as up, so this is the mode
+      that ends near a requested budget.
 
     Args:
         loss_weight (float): ``lambda``. Default: 1.0.
@@ -37,13 +43,18 @@ class GMACsLoss(nn.Module):
         target_ratio (float, optional): Budget as a fraction of the model's
             GMACs at the first recorded training forward (kept in the
             state dict, so a resumed run keeps the same budget).
+        target_mode (str): ``'at_most'`` or ``'match'`` (see above).
+            Default: ``'at_most'``.
         loss_name (str): Key in the loss dict. Default: ``'loss_gmacs'``.
     """
+
+    TARGET_MODES = ('at_most', 'match')
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  target_gmacs: Optional[float] = None,
                  target_ratio: Optional[float] = None,
+                 target_mode: str = 'at_most',
                  loss_name: str = 'loss_gmacs') -> None:
         super().__init__()
         if target_gmacs is not None and target_ratio is not None:
@@ -55,6 +66,10 @@ class GMACsLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.target_gmacs = check_positive(target_gmacs, 'target_gmacs')
         self.target_ratio = check_positive(target_ratio, 'target_ratio')
+        if target_mode not in self.TARGET_MODES:
+            raise ValueError(f'target_mode must be one of {self.TARGET_MODES},'
+                             f' got {target_mode!r}')
+        self.target_mode = target_mode
         self._loss_name = loss_name
         self.register_buffer('initial_gmacs', torch.zeros(()))
         self._recorder: Optional[MACsRecorder] = None
@@ -102,8 +117,12 @@ class GMACsLoss(nn.Module):
             return self.loss_weight * gmacs
         if budget is None:  # target_ratio, but nothing recorded in training
             budget = float(gmacs.detach())
-        return self.loss_weight * F.relu(gmacs / budget - 1.0)
+        excess = gmacs / budget - 1.0
+        if self.target_mode == 'match':
+            return self.loss_weight * excess.abs()
+        return self.loss_weight * F.relu(excess)
 
     def extra_repr(self) -> str:
         return (f'loss_weight={self.loss_weight}, target_gmacs='
-                f'{self.target_gmacs}, target_ratio={self.target_ratio}')
+                f'{self.target_gmacs}, target_ratio={self.target_ratio}, '
+                f'target_mode={self.target_mode!r}')

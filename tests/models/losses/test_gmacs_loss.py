@@ -228,3 +228,23 @@ def test_layers_at_a_fixed_resize_target_get_no_size_gradient():
     value = loss()
     assert not value.requires_grad or torch.autograd.grad(
         value, model.pool.alpha, allow_unused=True)[0] is None
+
+
+def test_match_mode_pulls_towards_the_budget_from_both_sides():
+    model = Net(0.5, 0.5)
+    images = torch.randn(1, 3, 32, 32)
+    model(images)
+    for target, sign in ((1e-5, -1), (1.0, 1)):  # over / under the budget
+        loss = GMACsLoss(loss_weight=3.0, target_gmacs=target,
+                         target_mode='match').attach(model)
+        model.zero_grad()
+        model(images)
+        value = loss()
+        assert value.item() == pytest.approx(
+            3.0 * abs(loss.current_gmacs / target - 1), rel=1e-5)
+        value.backward()
+        # over budget: a larger alpha (less compute) lowers the loss;
+        # under budget: a smaller alpha (more compute) does.
+        assert torch.all(torch.sign(model.pool1.alpha.grad) == sign)
+    with pytest.raises(ValueError, match='target_mode'):
+        GMACsLoss(target_ratio=0.5, target_mode='exactly')

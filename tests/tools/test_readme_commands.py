@@ -1,0 +1,71 @@
+"""The README's remaining commands, each run once at a tiny size."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'demo')
+SHORT_DEMO = [
+    'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+    'custom_hooks.0.interval=1', 'train_dataloader.batch_size=2',
+    'val_dataloader.dataset.num_samples=2'
+]
+
+
+def run(args, timeout=240, **kwargs):
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH',
+                                                             ''))
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('config', [
+    'fixed-stride_toynet_stretched.py',
+    'dynopool-target0.7_toynet_stretched.py', 'dynopool_toynet_tiled.py',
+    'dynopool_toynet_enlarged.py'
+])
+def test_demo_configs_train(config, tmp_path):
+    log = run([sys.executable, 'tools/train.py', osp.join(DEMO, config),
+               '--work-dir', str(tmp_path), '--cfg-options', *SHORT_DEMO])
+    assert 'mIoU' in log
+    if config.startswith('dynopool'):
+        records = json.loads((tmp_path / 'dynopool_ratios.json').read_text())
+        assert [r['iter'] for r in records] == [1, 2]
+
+
+def test_dist_train_script_two_processes(tmp_path):
+    """``bash tools/dist_train.sh CONFIG 2``: torchrun, gloo on CPU."""
+    env_port = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh',
+         osp.join(DEMO, 'dynopool_toynet_stretched.py'), '2', '--work-dir',
+         str(tmp_path), '--cfg-options', *SHORT_DEMO,
+         'default_hooks.logger.interval=1'],
+        cwd=REPO, env=dict(env_port, OMP_NUM_THREADS='1'),
+        capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'Iter(train) [2/2]' in log
+    assert 'gloo' in log and 'Distributed training: True' in log
+    assert log.count('no GPU: distributed run on CPU') == 2  # two ranks
+    assert (tmp_path / 'iter_2.pth').exists()
+
+
+def test_benchmark_dynopool_prints_ratios():
+    log = run([sys.executable, 'tools/analysis_tools/benchmark_dynopool.py',
+               '--device', 'cpu', '--threads', '1', '--repeat', '1',
+               '--warmup', '0', '--cpu-shape', '1', '2', '8', '8'])
+    assert 'DynOPool (ours)' in log and 'x max_pool2d' in log
+
+
+def test_toy_scene_preview(tmp_path):
+    run([sys.executable, '-m', 'mmdynopool.datasets.toy_scenes', '--out',
+         str(tmp_path)])
+    assert any(name.endswith('.png') for name in os.listdir(tmp_path))
