@@ -35,36 +35,13 @@ from mmengine.model import BaseModel, revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 from torch import Tensor
 
+from mmdynopool.utils import remove_pretrained
 from .freeze import freeze_dynopool
 
 DEFAULT_SHAPE = (512, 512)
 
 
 # -- building ---------------------------------------------------------------
-def remove_pretrained(cfg: Any, path: str = 'model') -> List[str]:
-    """Drop every pretrained-weight source from a model config, in place
-    (``pretrained=<str>`` and ``init_cfg=dict(type='Pretrained', ...)``),
-    so building never touches the network. Returns the names changed."""
-    removed = []
-    if isinstance(cfg, dict):
-        if isinstance(cfg.get('pretrained'), str):
-            cfg['pretrained'] = None
-            removed.append(f'{path}.pretrained')
-        init_cfg = cfg.get('init_cfg')
-        init_cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-        if any(
-                isinstance(item, dict) and item.get('type') == 'Pretrained'
-                for item in init_cfgs):
-            cfg['init_cfg'] = None
-            removed.append(f'{path}.init_cfg')
-        for key, value in cfg.items():
-            removed += remove_pretrained(value, f'{path}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for index, value in enumerate(cfg):
-            removed += remove_pretrained(value, f'{path}[{index}]')
-    return removed
-
-
 def build_model(cfg: Config,
                 checkpoint: Optional[str] = None,
                 freeze: bool = True) -> nn.Module:

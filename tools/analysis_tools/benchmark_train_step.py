@@ -36,6 +36,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool
+from mmdynopool.utils import remove_pretrained
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DYNOPOOL_CONFIG = osp.join(
@@ -82,24 +83,6 @@ def load_config(path: str, cfg_options: Optional[dict]) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
-
-
-def remove_pretrained(cfg: Any) -> None:
-    """``pretrained=<str>`` -> None and ``init_cfg=dict(type='Pretrained')``
-    -> None, recursively (timing does not depend on the weights)."""
-    if isinstance(cfg, dict):
-        if isinstance(cfg.get('pretrained'), str):
-            cfg['pretrained'] = None
-        init_cfg = cfg.get('init_cfg')
-        items = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-        if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
-               for i in items):
-            cfg['init_cfg'] = None
-        for value in cfg.values():
-            remove_pretrained(value)
-    elif isinstance(cfg, (list, tuple)):
-        for value in cfg:
-            remove_pretrained(value)
 
 
 def build(cfg: Config, crop: Sequence[int], device: torch.device):

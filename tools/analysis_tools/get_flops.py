@@ -37,6 +37,7 @@ from mmengine.runner import load_checkpoint
 
 import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool, StaticDynOPool
+from mmdynopool.utils import remove_pretrained
 
 DYNOPOOL_OP = 'prim::PythonOp.DynOPoolFunction'
 # MACs per output element: 4 query points, each a 4-tap bilinear sample.
@@ -75,30 +76,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if len(args.shape) != 2 or min(args.shape) < 1:
         parser.error(f'--shape takes H W (or one size), got {args.shape}')
     return args
-
-
-def remove_pretrained(cfg: Any, path: str = 'model') -> List[str]:
-    """Drop every pretrained-weight source from a model config, in place:
-    ``pretrained=<str>`` becomes None, ``init_cfg`` that loads a checkpoint
-    (alone or in a list) becomes None. Returns the dotted names changed."""
-    removed = []
-    if isinstance(cfg, dict):
-        if isinstance(cfg.get('pretrained'), str):
-            cfg['pretrained'] = None
-            removed.append(f'{path}.pretrained')
-        init_cfg = cfg.get('init_cfg')
-        init_cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-        if any(
-                isinstance(item, dict) and item.get('type') == 'Pretrained'
-                for item in init_cfgs):
-            cfg['init_cfg'] = None
-            removed.append(f'{path}.init_cfg')
-        for key, value in cfg.items():
-            removed += remove_pretrained(value, f'{path}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for index, value in enumerate(cfg):
-            removed += remove_pretrained(value, f'{path}[{index}]')
-    return removed
 
 
 def build_model(cfg: Config) -> Tuple[nn.Module, List[str]]:
