@@ -8,37 +8,14 @@ from mmengine.registry import MODELS, init_default_scope
 
 from mmdynopool.ops import DynOPool
 
-NUM_CLASSES = 4
-NORM = dict(type='BN', requires_grad=True)
-DATA_PREPROCESSOR = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255)
+from tests.tiny_segmentor import (DATA_PREPROCESSOR, FCN_HEAD, NUM_CLASSES,
+                                  RESNET_D8)
+
 SEGMENTOR = dict(
     type='DynOPoolEncoderDecoder',
     data_preprocessor=DATA_PREPROCESSOR,
-    backbone=dict(
-        type='DynOPoolResNetV1c',
-        depth=18,
-        stem_channels=8,
-        base_channels=8,
-        strides=(1, 2, 1, 1),
-        dilations=(1, 1, 2, 4),
-        contract_dilation=True,
-        norm_cfg=NORM),
-    decode_head=dict(
-        type='FCNHead',
-        in_channels=64,
-        in_index=3,
-        channels=8,
-        num_convs=2,
-        concat_input=True,
-        num_classes=NUM_CLASSES,
-        norm_cfg=NORM,
-        align_corners=False),
+    backbone=RESNET_D8,
+    decode_head=FCN_HEAD,
     budget_loss=dict(type='GMACsLoss', loss_weight=1.0),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
