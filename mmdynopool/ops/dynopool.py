@@ -71,6 +71,8 @@ class DynOPool(nn.Module):
                 raise ValueError(f'{name}={value} lies outside ratio_range '
                                  f'{self.ratio_range}; widen ratio_range')
         self.alpha = nn.Parameter(torch.tensor([1.0 / r_h, 1.0 / r_w]))
+        # alpha's host values at the last forward (set there)
+        self.forward_alpha: Optional[Tuple[float, float]] = None
 
     @property
     def alpha_bounds(self) -> Tuple[float, float]:
@@ -92,8 +94,9 @@ class DynOPool(nn.Module):
                                             self.min_size)
         return out_h, out_w
 
-    def project_alpha(self) -> None:
-        """Clamp ``alpha`` in place into the bounds given by ``ratio_range``.
+    def project_alpha(self) -> Tuple[float, float]:
+        """Clamp ``alpha`` in place into the bounds given by ``ratio_range``;
+        returns its (projected) values, read from the device once.
 
         Projection (rather than clamping inside the graph) keeps the gradient
         alive at the bounds, so a ratio can leave a bound again. ``alpha`` is
@@ -101,13 +104,20 @@ class DynOPool(nn.Module):
         in one graph does not invalidate the first application's gradient.
         """
         low, high = self.alpha_bounds
-        if any(not low <= value <= high for value in check_alpha(self.alpha)):
+        values = check_alpha(self.alpha)
+        if any(not low <= value <= high for value in values):
             with torch.no_grad():
                 self.alpha.clamp_(low, high)
+            values = check_alpha(self.alpha)
+        return values
 
     def forward(self, x: Tensor) -> Tensor:
-        self.project_alpha()
-        return dynopool2d(x, self.alpha, self.aggregation, self.min_size)
+        alpha_values = self.project_alpha()
+        # What this forward used, for its hooks (the GMACs recorder): they
+        # need not read a GPU alpha again.
+        self.forward_alpha = alpha_values
+        return dynopool2d(x, self.alpha, self.aggregation, self.min_size,
+                          alpha_values)
 
     def to_static(self) -> nn.Module:
         """The deploy form: a parameter-free module with the learned ratio

@@ -25,6 +25,7 @@ pooling and the backward run channels-last, a chunk of the batch at a time
 import math
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -122,25 +123,56 @@ def query_positions(in_size: int, out_size: int, device=None,
 def position_sensitivity(in_size: int, out_size: int, alpha: float,
                          device=None) -> Tuple[Tensor, Tensor, Tensor]:
     """Per query row (or column) of one axis: where it reads the input and
-    how its position moves with ``alpha``.
+    how its sample moves with ``alpha``.
+
+    A sample's derivative along the axis is a difference of neighbouring
+    input rows, weighted by ``d position / d alpha``. Between pixel centres
+    that is the difference across the interval the point lies in. On a
+    pixel centre the interpolant has a kink, and the two one-sided
+    derivatives differ; there the gradient takes their mean (half of each
+    neighbouring difference, a central difference). A one-sided choice would
+    push ``alpha`` one way at every kink, and every DynOPool starts on one:
+    at ``r = 0.5`` on even sizes all its query points sit on pixel centres.
 
     Returns:
-        tuple: ``lower`` (int64 index of the lower neighbour, clamped to a
-        valid difference row), ``slope`` (float64: d position / d alpha,
-        zero where the point is clamped to the border so the sample does not
-        move) and the unclamped positions.
+        tuple: ``lower`` (int64 index of the difference above each point,
+        clamped to a valid one), ``slopes`` (float64, shape ``(2, 2*out)``:
+        the weights of the difference at ``lower`` and of the one below it,
+        ``lower - 1``; zero where the point is clamped to the border and
+        does not move, or where that side lies beyond the border) and the
+        unclamped positions.
     """
     positions = query_positions(in_size, out_size, device=device)
-    lower = positions.floor()
-    # Outside the outermost pixel centres the value is the border value:
-    # moving the point does not change the sample.
-    moves = (positions >= 0) & (lower < in_size - 1)
+    # Position k is ((2k + 1) * in - 2 * out) / (4 * out): its integer part
+    # and whether it is a pixel centre, exactly (no float rounding).
+    numerator = torch.arange(2 * out_size, device=device) * (2 * in_size) + (
+        in_size - 2 * out_size)
+    lower = torch.div(numerator, 4 * out_size, rounding_mode='floor')
+    on_pixel = numerator == lower * (4 * out_size)
     # s_k = (k + 0.5) * in / (2 * H_hat) - 0.5, H_hat = in / alpha
     # => d s_k / d alpha = (s_k + 0.5) * in / (H_out * alpha**2).
     slope = (positions + 0.5) * in_size / (out_size * alpha * alpha)
-    slope = torch.where(moves, slope, torch.zeros_like(slope))
-    lower = lower.clamp(0, max(in_size - 2, 0)).long()
-    return lower, slope, positions
+    zero = torch.zeros_like(slope)
+    # Outside the outermost pixel centres the value is the border value:
+    # moving the point (on that side) does not change the sample.
+    between = (lower >= 0) & (lower < in_size - 1) & ~on_pixel
+    has_above = on_pixel & (lower >= 0) & (lower <= in_size - 2)
+    has_below = on_pixel & (lower >= 1) & (lower <= in_size - 1)
+    above = torch.where(between, slope,
+                        torch.where(has_above, slope / 2, zero))
+    below = torch.where(has_below, slope / 2, zero)
+    lower = lower.clamp(0, max(in_size - 2, 0))
+    return lower, torch.stack([above, below]), positions
+
+
+def hits_pixel_centres(in_size: int, out_size: int) -> bool:
+    """Whether any of an axis' query points sits on a pixel centre (host
+    arithmetic: no device work), i.e. whether some ``k`` in
+    ``[0, 2*out_size)`` has ``(2k + 1) * in_size = 2 * out_size`` modulo
+    ``4 * out_size``."""
+    k = np.arange(2 * out_size, dtype=np.int64)
+    return bool(np.any(((2 * k + 1) * in_size - 2 * out_size) %
+                       (4 * out_size) == 0))
 
 
 def resample(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -253,19 +285,19 @@ def sum_of_products(a: Tensor, b: Tensor) -> Tensor:
 
 
 def axis_gradient(x: Tensor, grad: Tensor, dim: int, lower: Tensor,
-                  slope: Tensor) -> Tensor:
+                  slopes: Tuple[Tensor, Optional[Tensor]]) -> Tensor:
     """``d loss / d alpha`` along one axis (``dim`` 2 for H, 3 for W).
 
     ``grad`` is the loss gradient w.r.t. samples at the query positions
-    along ``dim`` (``lower``, ``slope``: see :func:`position_sensitivity`);
+    along ``dim`` (``lower``, ``slopes``: see :func:`learned_axes`);
     along the other axis it is at query resolution or, after the resize's
     backward along that axis only, at input resolution (cheaper: nothing to
     resize). ``x`` is resized along the other axis to match. A sample's
-    derivative along ``dim`` is then the difference of the input rows
-    (columns) on either side of it: gathered per query row, scaled by how
-    far the row moves with ``alpha`` (zero where it is clamped to the
-    border) and contracted with ``grad``. The work runs in ``x``'s memory
-    order, where a gathered row or column is a contiguous run.
+    derivative along ``dim`` is then a weighted sum of the differences of
+    the input rows (columns) around it: gathered per query row, weighted by
+    how far the row moves with ``alpha`` and contracted with ``grad``. The
+    work runs in ``x``'s memory order, where a gathered row or column is a
+    contiguous run.
     """
     in_size = x.shape[dim]
     if in_size < 2:
@@ -275,17 +307,25 @@ def axis_gradient(x: Tensor, grad: Tensor, dim: int, lower: Tensor,
     order = in_memory_order(x)
     axis = order.index(dim)
     resized = resample(x, size).permute(order)
+    shape = [-1] + [1] * (3 - axis)
+    above, below = (None if s is None else s.view(shape) for s in slopes)
     if grad.shape[dim] == in_size:
-        # Query rows are the input rows, ``lower`` is 0, 1, ..., n-2, n-2
-        # and the last row does not move: difference in place, no gather.
-        derivative = torch.empty_like(resized)
-        torch.sub(resized.narrow(axis, 1, in_size - 1),
-                  resized.narrow(axis, 0, in_size - 1),
-                  out=derivative.narrow(axis, 0, in_size - 1))
-        derivative.narrow(axis, in_size - 1, 1).zero_()
+        # Query rows are the input rows (r = 0.5, all on pixel centres):
+        # row i takes half the differences above and below it, in place.
+        n = in_size - 1
+        difference = torch.diff(resized, dim=axis)
+        derivative = torch.zeros_like(resized)
+        derivative.narrow(axis, 0, n).addcmul_(difference,
+                                               above.narrow(0, 0, n))
+        derivative.narrow(axis, 1, n).addcmul_(difference,
+                                               below.narrow(0, 1, n))
     else:
-        derivative = torch.diff(resized, dim=axis).index_select(axis, lower)
-    derivative.mul_(slope.view([-1] + [1] * (3 - axis)))
+        difference = torch.diff(resized, dim=axis)
+        derivative = difference.index_select(axis, lower).mul_(above)
+        if below is not None:  # some query points sit on pixel centres
+            derivative.addcmul_(
+                difference.index_select(axis, (lower - 1).clamp_(min=0)),
+                below)
     return sum_of_products(derivative, grad.permute(order))
 
 
@@ -346,17 +386,23 @@ def backward_chunk(grad_out: Tensor, indices: Optional[Tensor],
     return query_grad, row_grad, input_grad
 
 
-def learned_axes(x: Tensor, alpha: Tensor, out_size: Sequence[int],
-                 learn: Sequence[bool]) -> List[Tuple[int, Tensor, Tensor]]:
-    """``(dim, lower, slope)`` of the axes whose ``alpha`` gets a gradient
-    (see :func:`position_sensitivity`), the slope in ``x``'s dtype."""
+def learned_axes(x: Tensor, alpha_values: Sequence[float],
+                 out_size: Sequence[int], learn: Sequence[bool]
+                 ) -> List[Tuple[int, Tensor, Tuple[Tensor, Optional[Tensor]]]]:
+    """``(dim, lower, slopes)`` of the axes whose ``alpha`` gets a gradient
+    (see :func:`position_sensitivity`), on ``x``'s device, the slopes in its
+    dtype; ``slopes[1]`` is None where no query point sits on a pixel
+    centre. ``alpha_values`` are the host values the forward used, so that
+    the backward reads nothing back from the device (no synchronisation)."""
     axes = []
-    for dim, alpha_axis, learn_axis in zip(
-            (2, 3), alpha.detach().double().tolist(), learn):
+    for dim, alpha_axis, learn_axis in zip((2, 3), alpha_values, learn):
         if learn_axis:
-            lower, slope, _ = position_sensitivity(
-                x.shape[dim], out_size[dim - 2], alpha_axis, x.device)
-            axes.append((dim, lower, slope.to(x.dtype)))
+            in_size, n = x.shape[dim], out_size[dim - 2]
+            lower, (above, below), _ = position_sensitivity(
+                in_size, n, alpha_axis, x.device)
+            below = below.to(x.dtype) if hits_pixel_centres(in_size,
+                                                            n) else None
+            axes.append((dim, lower, (above.to(x.dtype), below)))
     return axes
 
 
@@ -374,8 +420,10 @@ class DynOPoolFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, alpha: Tensor, out_h: int, out_w: int,
-                aggregation: str, pinned_h: bool, pinned_w: bool) -> Tensor:
+    def forward(ctx, x: Tensor, alpha: Tensor, alpha_values: Tuple[float,
+                                                                   float],
+                out_h: int, out_w: int, aggregation: str, pinned_h: bool,
+                pinned_w: bool) -> Tensor:
         query_size = (2 * out_h, 2 * out_w)
         batch, layout = x.shape[0], work_layout(x)
         ctx.layout = memory_format_of(x)
@@ -398,6 +446,7 @@ class DynOPoolFunction(torch.autograd.Function):
             out = merge_chunk(out, part, pooled, batch, ctx.layout)
         ctx.save_for_backward(x, alpha, indices)
         ctx.pinned = (pinned_h, pinned_w)
+        ctx.alpha_values = tuple(alpha_values)
         return out
 
     @staticmethod
@@ -405,7 +454,7 @@ class DynOPoolFunction(torch.autograd.Function):
         x, alpha, indices = ctx.saved_tensors
         layout = ctx.backward_layout
         learn = [ctx.needs_input_grad[1] and not p for p in ctx.pinned]
-        axes = learned_axes(x, alpha, grad_out.shape[2:], learn)
+        axes = learned_axes(x, ctx.alpha_values, grad_out.shape[2:], learn)
         totals = x.new_zeros(
             2, dtype=torch.promote_types(x.dtype, torch.float32))
         grad_x = torch.empty_like(
@@ -422,13 +471,13 @@ class DynOPoolFunction(torch.autograd.Function):
                 copy_relayout_(grad_x[part], input_grad)
             if axes:
                 x_part = to_layout(x[part], layout)
-            for dim, lower, slope in axes:
+            for dim, lower, slopes in axes:
                 totals[dim - 2] += axis_gradient(
                     x_part, row_grad if dim == 2 else query_grad, dim, lower,
-                    slope)
+                    slopes)
         grad_alpha = totals.to(
             alpha.dtype) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_alpha, None, None, None, None, None
+        return grad_x, grad_alpha, None, None, None, None, None, None
 
 
 def alpha_to_sizes(alpha_values: Sequence[float], in_h: int, in_w: int,
@@ -460,7 +509,8 @@ def check_alpha(alpha: Tensor) -> Tuple[float, float]:
 def dynopool2d(x: Tensor,
                alpha: Tensor,
                aggregation: str = 'max',
-               min_size: int = 1) -> Tensor:
+               min_size: int = 1,
+               alpha_values: Optional[Sequence[float]] = None) -> Tensor:
     """DynOPool forward for a given ``alpha = (1/r_h, 1/r_w)``.
 
     Args:
@@ -468,19 +518,24 @@ def dynopool2d(x: Tensor,
         alpha (Tensor): shape (2,), inverse scale factors.
         aggregation (str): ``'max'`` (the paper) or ``'avg'``.
         min_size (int): lower bound of each output side.
+        alpha_values (Sequence[float], optional): ``alpha``'s values on the
+            host, when the caller has already read them (from
+            :func:`check_alpha`): every read of a GPU ``alpha`` waits for the
+            device, and the forward needs only one.
 
     Returns:
         Tensor: (N, C, round(H/alpha_h), round(W/alpha_w)).
     """
     check_feature_map(x)
     check_aggregation(aggregation)
-    alpha_values = check_alpha(alpha)
+    if alpha_values is None:
+        alpha_values = check_alpha(alpha)
     # int(): under tracing shapes are tensors, and float32 arithmetic on them
     # could round a size differently from eager mode.
     out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(
         alpha_values, int(x.shape[2]), int(x.shape[3]), min_size)
-    return DynOPoolFunction.apply(x, alpha, out_h, out_w, aggregation,
-                                  pinned_h, pinned_w)
+    return DynOPoolFunction.apply(x, alpha, tuple(alpha_values), out_h,
+                                  out_w, aggregation, pinned_h, pinned_w)
 
 
 def dynopool2d_reference(x: Tensor,

@@ -265,9 +265,14 @@ def test_bad_alpha_raises_naming_alpha(value):
 @requires_cuda
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16,
                                    torch.float16])
-def test_cuda_matches_cpu(dtype):
-    x = torch.randn(2, 4, 19, 23)
-    alpha = torch.tensor([1 / 0.41, 1 / 0.67], requires_grad=True)
+@pytest.mark.parametrize(
+    'size,ratio',
+    [((19, 23), (0.41, 0.67)),
+     ((16, 24), (0.5, 0.5)),  # every query point on a pixel centre
+     ((18, 24), (1 / 6, 1 / 6))])  # every other one
+def test_cuda_matches_cpu(dtype, size, ratio):
+    x = torch.randn(2, 4, *size)
+    alpha = torch.tensor([1 / ratio[0], 1 / ratio[1]], requires_grad=True)
     out = dynopool2d(x, alpha)
     grad = torch.randn_like(out)
     (out * grad).sum().backward()
@@ -333,21 +338,33 @@ def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
 
 
 @pytest.mark.parametrize('aggregation', ['max', 'avg'])
-def test_alpha_gradient_at_exact_half_is_one_sided(aggregation):
-    """At r = 0.5 on even sizes (queries on pixel centres, where the
-    interpolant has kinks) the gradient is the derivative on the side the
-    points move to as alpha grows: a forward difference."""
-    x = torch.randn(2, 9, 8, 12, dtype=torch.float64)
-    alpha = torch.tensor([2.0, 2.0], dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(2, 9, 4, 6, dtype=torch.float64)
+@pytest.mark.parametrize('ratio', [0.5, 1 / 6])
+def test_alpha_gradient_on_pixel_centres_is_central_difference(
+        aggregation, ratio):
+    """Where query points sit on pixel centres (all of them at r = 0.5 on
+    even sizes, every other row at r = 1/6 on multiples of 6) the
+    interpolant has kinks: the gradient is the mean of the two one-sided
+    derivatives, i.e. a central difference of the linearisation, not the
+    one-sided slope on the side alpha grows to."""
+    x = torch.randn(2, 9, 12, 24, dtype=torch.float64)
+    alpha = torch.full((2, ), 1 / ratio, dtype=torch.float64,
+                       requires_grad=True)
+    out = dynopool2d(x, alpha.detach(), aggregation)
+    out_size = out.shape[2:]
+    for in_size, n in zip(x.shape[2:], out_size):
+        positions = query_positions(in_size, n)
+        assert (positions == positions.round()).any()  # kinks are hit
+    weights = torch.randn_like(out)
     (dynopool2d(x, alpha, aggregation) * weights).sum().backward()
     eps = 1e-7
     a0 = alpha.detach()
-    base = (linearised(x, a0, a0, (4, 6), aggregation) * weights).sum()
     for axis in range(2):
         step = torch.zeros(2, dtype=torch.float64)
         step[axis] = eps
-        moved = (linearised(x, a0, a0 + step, (4, 6), aggregation) *
-                 weights).sum()
+        plus, minus = ((linearised(x, a0, a, out_size, aggregation) *
+                        weights).sum() for a in (a0 + step, a0 - step))
+        base = (linearised(x, a0, a0, out_size, aggregation) * weights).sum()
+        right, left = (plus - base) / eps, (base - minus) / eps
+        assert abs(right - left) > 1e-3  # a real kink: the sides differ
         assert alpha.grad[axis].item() == pytest.approx(
-            ((moved - base) / eps).item(), rel=1e-5, abs=1e-8)
+            ((right + left) / 2).item(), rel=1e-5, abs=1e-8)

@@ -182,8 +182,9 @@ class MACsRecorder:
             in_hat = (in_h, in_w)
         else:
             in_hat = upstream.scaled(in_h, in_w)
-        ratio = module.ratio
-        alpha_values = [1.0 / r for r in ratio]
+        # The values the forward just used (read from the device once).
+        alpha_values = module.forward_alpha
+        ratio = (1.0 / alpha_values[0], 1.0 / alpha_values[1])
         out_h, out_w, pinned_h, pinned_w = alpha_to_sizes(
             alpha_values, in_h, in_w, module.min_size)
         governor = Governor(
