@@ -190,6 +190,18 @@ def test_benchmark_train_step_smoke(tmp_path):
         result['dynopool']['s_per_iter'] / result['baseline']['s_per_iter'])
 
 
+def test_benchmark_train_step_amp_needs_cuda():
+    """--amp (mmengine's AmpOptimWrapper) is refused on the CPU with a
+    message naming the argument, before any model is built."""
+    proc = run_tool([
+        osp.join(TOOLS, 'analysis_tools', 'benchmark_train_step.py'),
+        '--device', 'cpu', '--amp', 'bf16'
+    ], timeout=TIMEOUT)
+    assert proc.returncode == 2
+    assert '--amp needs a CUDA device' in proc.stdout
+    assert 'drop --amp' in proc.stdout
+
+
 def test_ade20k_test_tool_freeze_gives_the_same_miou(ade_run, tmp_path):
     """``tools/test.py --freeze``: every DynOPool replaced by its static form
     after loading the checkpoint; the metrics do not change."""

@@ -36,7 +36,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool
-from mmdynopool.utils import remove_pretrained
+from mmdynopool.utils import enable_amp, remove_pretrained
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DYNOPOOL_CONFIG = osp.join(
@@ -66,6 +66,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--amp', choices=('fp16', 'bf16'),
+        help='automatic mixed precision for both models '
+        '(AmpOptimWrapper in this dtype, as tools/train.py --amp)')
     parser.add_argument('--out', help='also write the results as JSON here')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -75,13 +79,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if min(args.crop) < 1 or args.batch < 1 or args.iters < 1 or \
             args.warmup < 0:
         parser.error('--crop, --batch, --iters must be >= 1, --warmup >= 0')
+    if args.amp and torch.device(args.device).type != 'cuda':
+        parser.error(f'--amp needs a CUDA device (mmengine\'s '
+                     f'AmpOptimWrapper), got --device {args.device}; drop '
+                     '--amp to time fp32 steps on this device')
     return args
 
 
-def load_config(path: str, cfg_options: Optional[dict]) -> Config:
+def load_config(path: str, cfg_options: Optional[dict],
+                amp: Optional[str] = None) -> Config:
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if amp:
+        enable_amp(cfg)
+        cfg.optim_wrapper.dtype = {'fp16': 'float16',
+                                   'bf16': 'bfloat16'}[amp]
     return cfg
 
 
@@ -162,8 +175,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     device = torch.device(args.device)
     names = ['baseline', 'dynopool']
     configs = {
-        'baseline': load_config(args.baseline, args.cfg_options),
-        'dynopool': load_config(args.config, args.cfg_options)
+        'baseline': load_config(args.baseline, args.cfg_options, args.amp),
+        'dynopool': load_config(args.config, args.cfg_options, args.amp)
     }
     steps, info = {}, {}
     for name in names:
@@ -192,9 +205,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         batch=args.batch,
         warmup=args.warmup,
         iters=args.iters,
+        amp=args.amp,
         torch=torch.__version__)
     print(f"device {result['device']} (torch {result['torch']}, "
-          f"{result['threads']} CPU threads), crop {args.crop[0]}x"
+          f"{result['threads']} CPU threads), AMP {args.amp or 'off'}, crop {args.crop[0]}x"
           f"{args.crop[1]}, batch {args.batch}, warm-up {args.warmup}, "
           f'median of {args.iters} train steps '
           '(preprocess + forward + losses + backward + optimiser step)')
