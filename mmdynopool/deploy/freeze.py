@@ -39,8 +39,10 @@ def freeze_dynopool(model: nn.Module,
     :class:`StaticDynOPool` (the learned ratio, fixed).
 
     The model's outputs do not change, for any input size. Its state dict
-    loses the ``*.alpha`` entries (load checkpoints *before* freezing, or
-    with ``strict=False``). Model wrappers (``DataParallel``, mmseg's TTA
+    keeps the ``*.alpha`` entries (as buffers of the static layers), so a
+    checkpoint saved after freezing loads into the learnable model, and a
+    learnable model's checkpoint into the frozen one (which takes its
+    ratios). Model wrappers (``DataParallel``, mmseg's TTA
     model) are handled like any parent module.
 
     Args:

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
-from .functional import (check_aggregation, check_feature_map, output_size,
-                         pair_of_ratios)
+from .functional import (check_aggregation, check_alpha, check_feature_map,
+                         output_size, pair_of_ratios)
 
 Size = Union[int, torch.SymInt]
 
@@ -113,7 +113,8 @@ def static_dynopool2d(x: Tensor, ratio: Tuple[float, float],
 
 @MODELS.register_module()
 class StaticDynOPool(nn.Module):
-    """A frozen DynOPool: no parameters, no straight-through code.
+    """A frozen DynOPool: no parameters (its ``alpha`` is a buffer), no
+    straight-through code.
 
     Computes exactly what the trained :class:`DynOPool` computes, with its
     learned ratio fixed (the output size rule stays ``round(r * H)`` for any
@@ -139,6 +140,22 @@ class StaticDynOPool(nn.Module):
         self.ratio = (snap_ratio(r_h), snap_ratio(r_w))
         self.aggregation = check_aggregation(aggregation)
         self.min_size = int(min_size)
+        # The ratio also lives in the state dict, as the DynOPool's ``alpha``
+        # under the same key, so checkpoints move between the learnable and
+        # the frozen model (e.g. one saved after FreezeDynOPoolHook's
+        # ``freeze_at_iter`` loads into the config's unfrozen model). The
+        # forward never reads it: the sizes come from the host ``ratio``.
+        self.register_buffer(
+            'alpha',
+            torch.tensor([float32_alpha(r_h), float32_alpha(r_w)],
+                         dtype=torch.float32))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + 'alpha' in state_dict:  # the loaded alpha sets the ratio
+            alpha_h, alpha_w = check_alpha(self.alpha)
+            self.ratio = (snap_ratio(1.0 / alpha_h), snap_ratio(1.0 / alpha_w))
 
     def output_size(self, h: int, w: int) -> Tuple[int, int]:
         return (static_output_size(h, self.ratio[0], self.min_size),

@@ -90,7 +90,9 @@ def test_frozen_segmentor_same_logits_and_miou():
     model = build_segmentor()
     frozen = freeze_dynopool(model, inplace=False)
     assert not dynopools(frozen)
-    assert not any(k.endswith('alpha') for k in frozen.state_dict())
+    # alpha stays in the state dict (a buffer now): no parameter is left
+    assert not any(k.endswith('alpha') for k, _ in frozen.named_parameters())
+    assert frozen.state_dict().keys() == model.state_dict().keys()
     batches = [seg_batch(48, 40), seg_batch(37, 53, seed=1)]
     miou_trained, logits_trained = miou(model, batches)
     miou_frozen, logits_frozen = miou(frozen, batches)
@@ -265,3 +267,36 @@ def test_hook_freezes_after_a_warm_up(tmp_path):
     assert runner.model.net.pool1.ratio != (0.37, 0.61)
     with pytest.raises(ValueError, match='freeze_at_iter'):
         FreezeDynOPoolHook(freeze_at_iter=-1)
+
+
+def test_checkpoints_move_between_learnable_and_frozen_models():
+    """A frozen model's state dict holds the learned alpha under the
+    DynOPool's key: it loads (strictly) into a fresh learnable model, which
+    then computes the frozen model's outputs; a learnable model's state dict
+    sets a frozen model's ratios."""
+
+    def static_ratios(model):
+        return [m.ratio for m in model.modules()
+                if isinstance(m, StaticDynOPool)]
+
+    trained = build_segmentor()
+    frozen = freeze_dynopool(trained, inplace=False)
+    fresh = build_segmentor()
+    with torch.no_grad():
+        for layer in dynopools(fresh):
+            layer.alpha.fill_(2.0)  # as initialised: r = 0.5
+    fresh.load_state_dict(frozen.state_dict())
+    assert [m.ratio for m in dynopools(fresh)] == \
+        static_ratios(frozen)
+    batches = [seg_batch(48, 40)]
+    logits = miou(trained, batches)[1][0]
+    assert torch.equal(miou(fresh, batches)[1][0], logits)
+    other = build_segmentor()
+    with torch.no_grad():
+        for layer in dynopools(other):
+            layer.alpha.fill_(2.0)
+    other = freeze_dynopool(other)
+    assert static_ratios(other) != static_ratios(frozen)
+    other.load_state_dict(trained.state_dict())
+    assert static_ratios(other) == static_ratios(frozen)
+    assert torch.equal(miou(other, batches)[1][0], logits)
