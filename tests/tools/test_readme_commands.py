@@ -29,7 +29,7 @@ def run(args, timeout=240, **kwargs):
 @pytest.mark.parametrize('config', [
     'fixed-stride_toynet_stretched.py',
     'dynopool-target0.7_toynet_stretched.py', 'dynopool_toynet_tiled.py',
-    'dynopool_toynet_enlarged.py'
+    'dynopool_toynet_enlarged.py', 'dynopool-matched_toynet_tiled.py'
 ])
 def test_demo_configs_train(config, tmp_path):
     log = run([sys.executable, 'tools/train.py', osp.join(DEMO, config),
@@ -38,6 +38,29 @@ def test_demo_configs_train(config, tmp_path):
     if config.startswith('dynopool'):
         records = json.loads((tmp_path / 'dynopool_ratios.json').read_text())
         assert [r['iter'] for r in records] == [1, 2]
+
+
+def val_miou(log):
+    """The mIoU of the last validation/test line of a log."""
+    return [line.split('mIoU:')[1].split()[0] for line in log.splitlines()
+            if 'mIoU:' in line][-1]
+
+
+def test_matched_demo_freezes_and_its_checkpoint_tests_alike(tmp_path):
+    """dynopool-matched: the ratios freeze during training (here after 1 of
+    2 iterations) and the checkpoint keeps them: ``tools/test.py`` on the
+    config's unfrozen model gives the in-training validation's mIoU."""
+    config = osp.join(DEMO, 'dynopool-matched_toynet_stretched.py')
+    log = run([sys.executable, 'tools/train.py', config, '--work-dir',
+               str(tmp_path), '--cfg-options', *SHORT_DEMO,
+               'custom_hooks.1.freeze_at_iter=1'])
+    assert 'frozen to' in log and 'after 1 training iterations' in log
+    log_test = run([sys.executable, 'tools/test.py', config,
+                    str(tmp_path / 'iter_2.pth'), '--work-dir',
+                    str(tmp_path / 'test'), '--cfg-options',
+                    'test_dataloader.dataset.num_samples=2'])
+    assert 'missing keys' not in log_test
+    assert val_miou(log_test) == val_miou(log)
 
 
 def test_dist_train_script_two_processes(tmp_path):
