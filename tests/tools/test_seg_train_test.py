@@ -176,12 +176,13 @@ def test_benchmark_train_step_smoke(tmp_path):
         run_tool([
             osp.join(TOOLS, 'analysis_tools', 'benchmark_train_step.py'),
             '--crop', '64', '48', '--batch', '1', '--iters', '1', '--warmup',
-            '0', '--device', 'cpu', '--out', out
+            '0', '--device', 'cpu', '--fixed-ratios', '--out', out
         ], timeout=TIMEOUT))
     assert 'ratio dynopool / baseline' in stdout
     with open(out) as f:
         result = json.load(f)
     assert result['crop'] == [64, 48] and result['batch'] == 1
+    assert result['fixed_ratios'] and 'fixed ratios' in stdout
     assert result['baseline']['dynopool_layers'] == 0
     assert result['dynopool']['dynopool_layers'] >= 3
     for name in ('baseline', 'dynopool'):
@@ -217,3 +218,37 @@ def test_ade20k_test_tool_freeze_gives_the_same_miou(ade_run, tmp_path):
     metrics = read_test_metrics(work_dir)
     assert metrics['mIoU'] == pytest.approx(
         val_mious(ade_run['work_dir'])[4], abs=0.01)
+
+
+@pytest.mark.parametrize('fixed_ratios', [True, False])
+def test_benchmark_train_step_fixed_ratios_keeps_sizes(fixed_ratios):
+    """--fixed-ratios: alpha is put back after every timed step (the sizes
+    stay the initial ones); without it alpha learns."""
+    import importlib.util
+
+    import torch
+
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import MODELS, init_default_scope
+
+    from tests.tiny_segmentor import DATA_PREPROCESSOR, FCN_HEAD, RESNET_D8
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_train_step',
+        osp.join(TOOLS, 'analysis_tools', 'benchmark_train_step.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='DynOPoolEncoderDecoder',
+             data_preprocessor=dict(DATA_PREPROCESSOR, size=(32, 32)),
+             backbone=RESNET_D8, decode_head=FCN_HEAD)).train()
+    alphas = [m.alpha for m in model.modules() if hasattr(m, 'alpha')]
+    before = torch.stack([a.detach().clone() for a in alphas])
+    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0))
+    data = bench.synthetic_batch(2, (32, 32), 4, seed=0)
+    step = bench.step_timer(model, optim_wrapper, data, torch.device('cpu'),
+                            fixed_ratios)
+    assert step() > 0 and step() > 0
+    after = torch.stack([a.detach() for a in alphas])
+    assert torch.equal(after, before) == fixed_ratios

@@ -67,6 +67,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--fixed-ratios', action='store_true',
+        help='put every alpha back to its initial value after each step '
+        '(its gradient and update are still computed), so that the feature '
+        'sizes stay those of the baseline: without it the ratios learn from '
+        'the synthetic batch and the sizes, hence the work, drift')
+    parser.add_argument(
         '--amp', choices=('fp16', 'bf16'),
         help='automatic mixed precision for both models '
         '(AmpOptimWrapper in this dtype, as tools/train.py --amp)')
@@ -150,8 +156,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step_timer(model: nn.Module, optim_wrapper, data: dict,
-               device: torch.device) -> Callable[[], float]:
+def step_timer(model: nn.Module,
+               optim_wrapper,
+               data: dict,
+               device: torch.device,
+               fixed_ratios: bool = False) -> Callable[[], float]:
+    alphas = [m.alpha for m in model.modules() if isinstance(m, DynOPool)]
+    initial = [a.detach().clone() for a in alphas] if fixed_ratios else []
 
     def step() -> float:
         synchronize(device)
@@ -159,6 +170,9 @@ def step_timer(model: nn.Module, optim_wrapper, data: dict,
         losses = model.train_step(data, optim_wrapper)
         synchronize(device)
         elapsed = time.perf_counter() - start
+        with torch.no_grad():  # untimed
+            for alpha, value in zip(alphas, initial):
+                alpha.copy_(value)
         if not all(torch.isfinite(v).all() for v in losses.values()):
             raise RuntimeError(f'non-finite losses: {losses}')
         return elapsed
@@ -184,7 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         model, optim_wrapper = build(configs[name], args.crop, device)
         data = synthetic_batch(args.batch, args.crop, num_classes(model),
                                args.seed)
-        steps[name] = step_timer(model, optim_wrapper, data, device)
+        steps[name] = step_timer(model, optim_wrapper, data, device,
+                                 args.fixed_ratios)
         info[name] = dict(
             config=args.baseline if name == 'baseline' else args.config,
             params_m=sum(p.numel() for p in model.parameters()) / 1e6,
@@ -206,9 +221,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         warmup=args.warmup,
         iters=args.iters,
         amp=args.amp,
+        fixed_ratios=args.fixed_ratios,
         torch=torch.__version__)
     print(f"device {result['device']} (torch {result['torch']}, "
-          f"{result['threads']} CPU threads), AMP {args.amp or 'off'}, crop {args.crop[0]}x"
+          f"{result['threads']} CPU threads), AMP {args.amp or 'off'}, "
+          f"{'fixed' if args.fixed_ratios else 'learning'} ratios, crop "
+          f"{args.crop[0]}x"
           f"{args.crop[1]}, batch {args.batch}, warm-up {args.warmup}, "
           f'median of {args.iters} train steps '
           '(preprocess + forward + losses + backward + optimiser step)')
