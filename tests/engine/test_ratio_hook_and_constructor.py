@@ -73,8 +73,9 @@ def test_ratio_log_json_text_and_tensorboard(tmp_path):
     records = json.load(open(tmp_path / 'dynopool_ratios.json'))
     assert [r['iter'] for r in records] == [2, 4, 6]
     layer = records[-1]['layers']['pool']
-    assert set(layer) == {'r_h', 'r_w', 'h', 'w'}
+    assert set(layer) == {'r_h', 'r_w', 'h', 'w', 'in_h', 'in_w'}
     # Sizes and ratios of the forward they were recorded in (input 32x32).
+    assert (layer['in_h'], layer['in_w']) == (32, 32)
     assert layer['h'] == int(layer['r_h'] * 32 + 0.5)
     assert layer['w'] == int(layer['r_w'] * 32 + 0.5)
     assert layer['r_w'] == pytest.approx(runner.model.pool.ratio[1],

@@ -102,7 +102,17 @@ def test_plot_ratios_writes_pngs(tmp_path):
         assert osp.getsize(path) > 1000
         with open(path, 'rb') as f:
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-    assert plot.infer_input_size(records[-1]) == (64, 64)
+    assert plot.infer_input_size(records) == (64, 64)
+    # one record at r = 0.32 leaves 61..64 open; one near 0.5 pins it down
+    late = dict(iter=600, gmacs=0.005, layers={'p1': dict(
+        r_h=0.32, r_w=0.64, h=20, w=41)})
+    early = dict(iter=25, gmacs=0.012, layers={'p1': dict(
+        r_h=0.4916, r_w=0.5006, h=31, w=32)})
+    assert plot.infer_input_size([late]) == (61, 64)
+    assert plot.infer_input_size([early, late]) == (63, 64)
+    # the ratio hook records the input size: no guessing
+    early['layers']['p1'].update(in_h=64, in_w=64)
+    assert plot.infer_input_size([late, early]) == (64, 64)
     assert plot.fixed_stride_sizes((64, 48), 3) == [(32, 24), (16, 12),
                                                     (8, 6)]
     # a file path works too, and the default output folder is its folder

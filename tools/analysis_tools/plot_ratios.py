@@ -15,6 +15,7 @@ Example::
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -53,14 +54,32 @@ def short(name: str) -> str:
     return name.split('.')[-1]
 
 
-def infer_input_size(record: dict) -> Optional[Tuple[int, int]]:
-    """The input size of the first layer, ``round(h / r_h)``."""
-    for values in record['layers'].values():
-        if values.get('h') and values.get('w'):
-            return (int(round(values['h'] / values['r_h'])),
-                    int(round(values['w'] / values['r_w'])))
-        break
-    return None
+def infer_input_size(
+        records: Sequence[dict]) -> Optional[Tuple[int, int]]:
+    """The input size of the first layer: as recorded (``in_h``,
+    ``in_w``), or, in files without it, the smallest integer ``H`` with
+    ``round(r_h * H) == h`` in every record (likewise ``W``; one record can
+    leave a choice: at ``r = 0.32``, ``h = 20`` fits ``H`` = 61 to 64)."""
+    for record in records:
+        values = next(iter(record['layers'].values()), {})
+        if values.get('in_h') and values.get('in_w'):
+            return int(values['in_h']), int(values['in_w'])
+    size = []
+    for axis, ratio in (('h', 'r_h'), ('w', 'r_w')):
+        low, high = 1.0, math.inf
+        for record in records:
+            values = next(iter(record['layers'].values()), {})
+            if not values.get(axis) or not values.get(ratio):
+                continue
+            # round(r * H) == h  <=>  (h - 0.5) / r <= H < (h + 0.5) / r
+            low = max(low, (values[axis] - 0.5) / values[ratio])
+            high = min(high, (values[axis] + 0.5) / values[ratio])
+        if high == math.inf:
+            return None
+        candidate = math.ceil(low - 1e-9)
+        size.append(candidate if candidate < high else int(round(
+            (low + high) / 2)))
+    return size[0], size[1]
 
 
 def fixed_stride_sizes(input_size: Tuple[int, int], num_layers: int,
@@ -104,11 +123,14 @@ def plot_history(records: Sequence[dict], path: str,
     return path
 
 
-def plot_sizes(record: dict, path: str,
+def plot_sizes(records: Sequence[dict], path: str,
                input_size: Optional[Tuple[int, int]] = None,
                stride: int = 2, title: str = '') -> str:
+    """Bar chart and shapes to scale of the learned sizes of the last
+    record, next to the fixed-stride network's."""
+    record = records[-1]
     names = list(record['layers'])
-    input_size = input_size or infer_input_size(record)
+    input_size = input_size or infer_input_size(records)
     learned = [(record['layers'][n]['h'], record['layers'][n]['w'])
                for n in names]
     fixed = fixed_stride_sizes(input_size, len(names), stride) \
@@ -191,7 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         plot_history(records, osp.join(out, f'{args.prefix}ratios.png'),
                      args.title),
         'sizes':
-        plot_sizes(records[-1], osp.join(out, f'{args.prefix}sizes.png'),
+        plot_sizes(records, osp.join(out, f'{args.prefix}sizes.png'),
                    tuple(args.input_size) if args.input_size else None,
                    args.stride, args.title)
     }

@@ -21,18 +21,23 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def layer_record(name: str, layer: DynOPool,
                  recorder: MACsRecorder) -> Dict[str, float]:
-    """``{"r_h", "r_w", "h", "w"}`` of one layer as it ran in the last
-    forward (the optimiser step after it has already moved ``alpha``)."""
+    """``{"r_h", "r_w", "h", "w", "in_h", "in_w"}`` of one layer as it ran
+    in the last forward (the optimiser step after it has already moved
+    ``alpha``): ratios, output size and input size."""
     if name not in recorder.pool_sizes:  # not run in the last forward
         r_h, r_w = layer.ratio
-        return {'r_h': r_h, 'r_w': r_w, 'h': None, 'w': None}
+        return {'r_h': r_h, 'r_w': r_w, 'h': None, 'w': None, 'in_h': None,
+                'in_w': None}
     r_h, r_w = recorder.pool_ratios[name]
     hat_h, hat_w = recorder.pool_sizes[name]
+    in_h, in_w = recorder.pool_inputs[name]
     return {
         'r_h': r_h,
         'r_w': r_w,
         'h': int(round(float(hat_h.detach()))),
-        'w': int(round(float(hat_w.detach())))
+        'w': int(round(float(hat_w.detach()))),
+        'in_h': in_h,
+        'in_w': in_w
     }
 
 
@@ -48,7 +53,8 @@ class DynOPoolRatioHook(Hook):
     window average. The hook also keeps
     ``<work_dir>/dynopool_ratios.json``: a JSON list of records
     ``{"iter": int, "gmacs": float, "layers": {name: {"r_h", "r_w", "h",
-    "w"}}}`` so runs can be compared and plotted.
+    "w", "in_h", "in_w"}}}`` (ratios, output and input size) so runs can be
+    compared and plotted.
 
     Args:
         interval (int): Log every ``interval`` iterations (and at the last).

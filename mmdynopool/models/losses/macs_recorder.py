@@ -140,6 +140,7 @@ class MACsRecorder:
         self.batch_size = 1
         self.pool_sizes: Dict[str, Tuple[Tensor, Tensor]] = {}
         self.pool_ratios: Dict[str, Tuple[float, float]] = {}
+        self.pool_inputs: Dict[str, Tuple[int, int]] = {}
 
     def __getstate__(self) -> dict:
         # The record holds autograd graphs: copies start with an empty one.
@@ -195,6 +196,7 @@ class MACsRecorder:
                                   pinned_w))
         self.pool_sizes[name] = (governor.hat_h, governor.hat_w)
         self.pool_ratios[name] = ratio
+        self.pool_inputs[name] = (in_h, in_w)
         self._governors_by_size[(out_h, out_w)] = governor
         self._last_governor = governor
 
