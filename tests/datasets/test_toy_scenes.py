@@ -82,6 +82,26 @@ def test_stretched_has_lower_vertical_frequency():
     assert down < along  # regions are taller than wide
 
 
+def test_stretch_factor():
+    """``stretch`` sets how many rows one base-scene row becomes: at x4
+    the scenes are smoother down the columns than at x2, and every block
+    of four rows of labels repeats one row far more often than at x2."""
+    def stretched(factor):
+        return [make_toy_scene('stretched', scene_seed(0, 'val', i), SIZE,
+                               stretch=factor) for i in range(NUM)]
+
+    x2, x4 = stretched(2), stretched(4)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(
+        stretched(4), [make_toy_scene('stretched', scene_seed(0, 'val', i),
+                                      SIZE) for i in range(NUM)]))  # default
+    dy2, dx2 = gradient_energy([img for img, _ in x2])
+    dy4, dx4 = gradient_energy([img for img, _ in x4])
+    assert dy4 / dx4 < 0.75 * (dy2 / dx2)
+    down2, _ = label_changes([label for _, label in x2])
+    down4, _ = label_changes([label for _, label in x4])
+    assert down4 < down2
+
+
 def test_tiled_is_denser_than_enlarged():
     tiled = scenes('tiled')
     enlarged = scenes('enlarged')
@@ -100,6 +120,11 @@ def test_bad_arguments():
         ToySceneDataset(variant='tiled', num_samples=0)
     with pytest.raises(ValueError, match='split'):
         ToySceneDataset(variant='tiled', num_samples=2, split='dev')
+    with pytest.raises(ValueError, match='stretch must be an int >= 2 that '
+                       'divides the scene height 64'):
+        ToySceneDataset(variant='stretched', num_samples=2, stretch=3)
+    with pytest.raises(ValueError, match='stretch'):
+        make_toy_scene('stretched', 0, (64, 64), stretch=1)
 
 
 def test_dataset_and_pipeline():
@@ -138,3 +163,15 @@ def test_load_transform_standalone():
     assert results['gt_seg_map'].shape == (32, 48)
     assert results['img_shape'] == (32, 48)
     assert results['seg_fields'] == ['gt_seg_map']
+
+
+def test_dataset_passes_stretch_to_the_pipeline():
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(
+        dict(type='ToySceneDataset', variant='stretched', num_samples=2,
+             split='val', stretch=2, pipeline=[dict(type='LoadToyScene')]))
+    img, label = make_toy_scene('stretched', scene_seed(0, 'val', 1), SIZE,
+                                stretch=2)
+    sample = dataset[1]
+    assert np.array_equal(sample['img'], img)
+    assert np.array_equal(sample['gt_seg_map'], label)
