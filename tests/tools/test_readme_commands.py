@@ -92,3 +92,21 @@ def test_toy_scene_preview(tmp_path):
     run([sys.executable, '-m', 'mmdynopool.datasets.toy_scenes', '--out',
          str(tmp_path)])
     assert any(name.endswith('.png') for name in os.listdir(tmp_path))
+
+
+def test_compare_ratios_matched_recipe_against_baseline(tmp_path):
+    """The README's "mIoU at matched GMACs" command, one seed, 2 iterations:
+    both models train and the comparison table is printed."""
+    log = run([sys.executable, 'tools/analysis_tools/compare_ratios.py',
+               '--variants', 'stretched', '--seeds', '0', '--baseline',
+               '--config', 'configs/demo/dynopool-matched_toynet_{variant}.py',
+               '--work-dir', str(tmp_path), '--json-out',
+               str(tmp_path / 'summary.json'), '--cfg-options', *SHORT_DEMO],
+              timeout=400)
+    assert 'DynOPool vs fixed stride' in log
+    assert (tmp_path / 'dynopool' / 'stretched' / 'seed0' /
+            'iter_2.pth').exists()
+    assert (tmp_path / 'fixed-stride' / 'stretched' / 'seed0' /
+            'iter_2.pth').exists()
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['seeds'] == [0]
