@@ -311,14 +311,20 @@ def axis_gradient(x: Tensor, grad: Tensor, dim: int, lower: Tensor,
     above, below = (None if s is None else s.view(shape) for s in slopes)
     if grad.shape[dim] == in_size:
         # Query rows are the input rows (r = 0.5, all on pixel centres):
-        # row i takes half the differences above and below it, in place.
-        n = in_size - 1
-        difference = torch.diff(resized, dim=axis)
-        derivative = torch.zeros_like(resized)
-        derivative.narrow(axis, 0, n).addcmul_(difference,
-                                               above.narrow(0, 0, n))
-        derivative.narrow(axis, 1, n).addcmul_(difference,
-                                               below.narrow(0, 1, n))
+        # row i takes half the differences above and below it, i.e.
+        # (x[i+1] - x[i-1]) * slope_i / 2 inside, and at the two border rows
+        # the one difference there is, at the same weight.
+        n = in_size
+        derivative = torch.empty_like(resized)
+        if n > 2:
+            torch.sub(resized.narrow(axis, 2, n - 2),
+                      resized.narrow(axis, 0, n - 2),
+                      out=derivative.narrow(axis, 1, n - 2))
+        for row in (0, n - 1):
+            torch.sub(resized.narrow(axis, min(row + 1, n - 1), 1),
+                      resized.narrow(axis, max(row - 1, 0), 1),
+                      out=derivative.narrow(axis, row, 1))
+        derivative.mul_(torch.where(above != 0, above, below))
     else:
         difference = torch.diff(resized, dim=axis)
         derivative = difference.index_select(axis, lower).mul_(above)
