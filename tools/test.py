@@ -8,7 +8,8 @@ import argparse
 
 import mmdynopool  # noqa: F401  (compat layers and registries first)
 from mmdynopool.deploy import add_freeze_hook
-from mmdynopool.utils import add_common_args, check_data_roots, load_config
+from mmdynopool.utils import (add_common_args, check_data_roots,
+                              finish_distributed, load_config)
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -108,6 +109,7 @@ def main() -> None:
     else:
         runner = Runner.from_cfg(cfg)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ import argparse
 
 import mmdynopool  # noqa: F401  (compat layers and registries first)
 from mmdynopool.utils import (add_common_args, check_data_roots, enable_amp,
-                              load_config)
+                              finish_distributed, load_config)
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -39,6 +39,7 @@ def main() -> None:
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -134,3 +134,16 @@ def adapt_distributed_to_cpu(cfg: Config) -> None:
     torch.cuda.set_device = lambda device: None
     print_log('no GPU: distributed run on CPU with gloo, BN instead of SyncBN',
               logger='current', level=logging.WARNING)
+
+
+def finish_distributed() -> None:
+    """End a distributed run cleanly: every rank waits for the others, then
+    the process group is torn down. Otherwise the rank that finishes first
+    exits while the others still talk to it, and gloo's threads can abort
+    the process at exit ("terminate called without an active exception",
+    seen once in CI in a two-process CPU run). No-op outside ``--launcher``
+    runs."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
