@@ -120,6 +120,13 @@ def query_positions(in_size: int, out_size: int, device=None,
     return (k + 0.5) * (in_size / (2.0 * out_size)) - 0.5
 
 
+def position_numerators(k, in_size: int, out_size: int):
+    """Query position ``k`` of an axis is ``numerator / (4 * out_size)``
+    exactly, with ``numerator = (2k + 1) * in_size - 2 * out_size``; ``k``
+    an integer tensor or numpy array (the result is of the same kind)."""
+    return (2 * k + 1) * in_size - 2 * out_size
+
+
 def position_sensitivity(in_size: int, out_size: int, alpha: float,
                          device=None) -> Tuple[Tensor, Tensor, Tensor]:
     """Per query row (or column) of one axis: where it reads the input and
@@ -143,10 +150,10 @@ def position_sensitivity(in_size: int, out_size: int, alpha: float,
         unclamped positions.
     """
     positions = query_positions(in_size, out_size, device=device)
-    # Position k is ((2k + 1) * in - 2 * out) / (4 * out): its integer part
-    # and whether it is a pixel centre, exactly (no float rounding).
-    numerator = torch.arange(2 * out_size, device=device) * (2 * in_size) + (
-        in_size - 2 * out_size)
+    # The integer part of each position and whether it is a pixel centre,
+    # exactly (no float rounding).
+    numerator = position_numerators(
+        torch.arange(2 * out_size, device=device), in_size, out_size)
     lower = torch.div(numerator, 4 * out_size, rounding_mode='floor')
     on_pixel = numerator == lower * (4 * out_size)
     # s_k = (k + 0.5) * in / (2 * H_hat) - 0.5, H_hat = in / alpha
@@ -167,12 +174,10 @@ def position_sensitivity(in_size: int, out_size: int, alpha: float,
 
 def hits_pixel_centres(in_size: int, out_size: int) -> bool:
     """Whether any of an axis' query points sits on a pixel centre (host
-    arithmetic: no device work), i.e. whether some ``k`` in
-    ``[0, 2*out_size)`` has ``(2k + 1) * in_size = 2 * out_size`` modulo
-    ``4 * out_size``."""
-    k = np.arange(2 * out_size, dtype=np.int64)
-    return bool(np.any(((2 * k + 1) * in_size - 2 * out_size) %
-                       (4 * out_size) == 0))
+    arithmetic: no device work)."""
+    numerators = position_numerators(
+        np.arange(2 * out_size, dtype=np.int64), in_size, out_size)
+    return bool(np.any(numerators % (4 * out_size) == 0))
 
 
 def resample(x: Tensor, size: Sequence[int]) -> Tensor:
