@@ -310,7 +310,7 @@ def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
     none of this may change the results, and the output stays bitwise the
     deploy form's. Other devices run the whole batch in the input's
     layout."""
-    from mmdynopool.ops import functional
+    from mmdynopool.ops import torch_backend as functional
     r_h, r_w = (ratio, ratio) if isinstance(ratio, float) else ratio
     x = torch.randn(*shape, dtype=dtype)
     if layout == 'channels_last':
