@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
 # Multi-process training: bash tools/dist_train.sh CONFIG NPROC [train.py args]
+#
+# Runs `$PYTHON -m torch.distributed.run` (torchrun), so the launcher is the
+# torch of the interpreter you name, not whatever `torchrun` is on PATH (a
+# venv that is not activated has none):
+#   PYTHON=/path/to/venv/bin/python bash tools/dist_train.sh CONFIG 4
+# $PYTHON defaults to `python` on PATH (an activated venv's), else `python3`.
 CONFIG=$1
 NPROC=$2
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=$(command -v python || command -v python3)
+fi
+if [ -z "$PYTHON" ] || ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "dist_train.sh: no Python interpreter '${PYTHON}'; set PYTHON to" \
+        "the venv's python, e.g. PYTHON=.venv/bin/python" >&2
+    exit 2
+fi
 
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-torchrun \
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+"$PYTHON" -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \
     --nproc_per_node=$NPROC \
     --master_port=$PORT \
-    $(dirname "$0")/train.py \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"

@@ -63,16 +63,27 @@ def test_matched_demo_freezes_and_its_checkpoint_tests_alike(tmp_path):
     assert val_miou(log_test) == val_miou(log)
 
 
-def test_dist_train_script_two_processes(tmp_path):
-    """``bash tools/dist_train.sh CONFIG 2``: torchrun, gloo on CPU."""
-    env_port = dict(os.environ, PORT=str(29500 + os.getpid() % 1000))
+def path_without_venv() -> str:
+    """PATH without the directory of this interpreter (the venv's bin): the
+    launch scripts must not depend on an activated venv."""
+    bin_dir = osp.dirname(sys.executable)
+    return os.pathsep.join(p for p in os.environ.get('PATH', '').split(
+        os.pathsep) if p and osp.abspath(p) != osp.abspath(bin_dir))
+
+
+def test_dist_train_and_test_scripts_two_processes(tmp_path):
+    """``PYTHON=... bash tools/dist_train.sh CONFIG 2`` and then
+    ``tools/dist_test.sh CONFIG CKPT 2``: ``$PYTHON -m torch.distributed.run``,
+    gloo on CPU, with the venv's bin *not* on PATH (no ``torchrun`` there)."""
+    env = dict(os.environ, PORT=str(29500 + os.getpid() % 1000),
+               OMP_NUM_THREADS='1', PYTHON=sys.executable,
+               PATH=path_without_venv())
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh',
          osp.join(DEMO, 'dynopool_toynet_stretched.py'), '2', '--work-dir',
          str(tmp_path), '--cfg-options', *SHORT_DEMO,
          'default_hooks.logger.interval=1'],
-        cwd=REPO, env=dict(env_port, OMP_NUM_THREADS='1'),
-        capture_output=True, text=True, timeout=300)
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     # both tails: training progress is on stdout, a crash on stderr
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -80,6 +91,29 @@ def test_dist_train_script_two_processes(tmp_path):
     assert 'gloo' in log and 'Distributed training: True' in log
     assert log.count('no GPU: distributed run on CPU') == 2  # two ranks
     assert (tmp_path / 'iter_2.pth').exists()
+
+    proc = subprocess.run(
+        ['bash', 'tools/dist_test.sh',
+         osp.join(DEMO, 'dynopool_toynet_stretched.py'),
+         str(tmp_path / 'iter_2.pth'), '2', '--work-dir',
+         str(tmp_path / 'test'), '--cfg-options',
+         'test_dataloader.dataset.num_samples=2'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    log_test = proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert 'Distributed training: True' in log_test
+    assert val_miou(log_test) == val_miou(log)
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_name_a_missing_interpreter(script):
+    proc = subprocess.run(
+        ['bash', f'tools/{script}', 'config.py', 'ckpt.pth', '2'], cwd=REPO,
+        env=dict(os.environ, PYTHON='/nonexistent/python'),
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "no Python interpreter '/nonexistent/python'" in proc.stderr
+    assert 'set PYTHON' in proc.stderr
 
 
 def test_benchmark_dynopool_prints_ratios():
