@@ -5,6 +5,12 @@ import torch
 
 # Tests never touch the network (no pretrained downloads, no hubs).
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
+# Without a GPU, the Triton kernels run on CPU tensors in Triton's
+# interpreter; it is chosen when the kernels are made (on the first use of
+# the triton backend), so it is set before any test runs. With a GPU they
+# run compiled, on CUDA tensors.
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
 
 import mmdynopool  # noqa: E402,F401  (applies the compatibility layers)
 
