@@ -5,8 +5,13 @@ mmsegmentation 1.2.2 imports ``mmcv.ops`` at import time
 the compiled extension ``mmcv._ext`` is missing. This module decides which
 world we are in:
 
+* no mmcv at all: an ``ImportError`` that names both ways to install it
+  (full mmcv through openmim, or the ``lite`` extra);
 * full mmcv (``mmcv._ext`` importable): nothing is changed;
-* mmcv-lite: a small replacement module is installed as ``mmcv.ops``. It
+* mmcv-lite: a small replacement module is installed as ``mmcv.ops``, and
+  mmcv's warning about the compiled ``MultiScaleDeformableAttention`` it
+  cannot import (printed at every import, harmless: the shim's stand-in
+  names the fix when the op is used) is not shown. It
   provides pure-torch versions of the ops mmseg uses that are easy to write
   in torch (``point_sample``, ``sigmoid_focal_loss``) and, for ops that need
   compiled kernels (``PSAMask``, deformable convolutions, criss-cross
@@ -14,10 +19,12 @@ world we are in:
   the op and the fix.
 """
 import importlib
+import importlib.metadata
 import importlib.util
 import logging
 import sys
 import types
+import warnings
 from typing import Optional
 
 import torch
@@ -40,7 +47,49 @@ _INSTALL_HINT = ('install full mmcv (compiled ops): pip install -U setuptools'
                  'mmcv==2.1.0 (about 10-16 min to build), or choose a model '
                  'that does not use this op')
 
+NO_MMCV_MESSAGE = (
+    'mmdynopool needs mmcv (>=2.0.0rc4, <2.2.0, as mmsegmentation 1.2), and '
+    'no mmcv is installed. Either install full mmcv (compiled ops) built for '
+    'your torch and CUDA through openmim: pip install -U openmim && mim '
+    'install "mmcv>=2.0.0rc4,<2.2.0"; or, without compiled ops, mmcv-lite '
+    'through the lite extra: pip install "mmdynopool[lite]" (from a '
+    'checkout: pip install -e ".[lite]"). Never both: they share the mmcv/ '
+    'folder.')
+
+# Warnings that mmcv-lite prints at import and that are harmless here:
+# mmseg never builds MultiScaleDeformableAttention, and the lite shim's
+# stand-in raises with the fix if a config does.
+LITE_HARMLESS_WARNINGS = (
+    r'Fail to import ``MultiScaleDeformableAttention`` from ',
+)
+
 _state: dict = {'world': None}
+
+
+def mmcv_installed() -> bool:
+    """Whether any ``mmcv`` package (full or lite) can be imported."""
+    try:
+        return importlib.util.find_spec('mmcv') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed_mmcv_distributions() -> dict:
+    """``{distribution: version}`` of the installed mmcv distributions."""
+    found = {}
+    for name in ('mmcv', 'mmcv-lite', 'mmcv-full'):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def hide_lite_harmless_warnings() -> None:
+    """Filter the warnings listed in ``LITE_HARMLESS_WARNINGS``."""
+    for message in LITE_HARMLESS_WARNINGS:
+        warnings.filterwarnings('ignore', message=message,
+                                category=UserWarning)
 
 
 def compiled_mmcv_available() -> bool:
@@ -169,13 +218,21 @@ def install_mmcv_ops_compat(force_world: Optional[str] = None) -> str:
 
     Returns:
         str: ``'full-mmcv'`` or ``'mmcv-lite'``.
+
+    Raises:
+        ImportError: No mmcv is installed; the message names both ways to
+            install one.
     """
-    world = force_world or (
-        FULL_MMCV if compiled_mmcv_available() else MMCV_LITE)
-    if world not in (FULL_MMCV, MMCV_LITE):
+    if force_world not in (None, FULL_MMCV, MMCV_LITE):
         raise ValueError(f'force_world must be {FULL_MMCV!r} or '
                          f'{MMCV_LITE!r}, got {force_world!r}')
+    if not mmcv_installed():
+        raise ImportError(NO_MMCV_MESSAGE)
+    world = force_world or (
+        FULL_MMCV if compiled_mmcv_available() else MMCV_LITE)
     current = sys.modules.get('mmcv.ops')
+    if world == MMCV_LITE:
+        hide_lite_harmless_warnings()
     if world == MMCV_LITE and not getattr(current, 'MMDYNOPOOL_LITE_SHIM',
                                           False):
         mmcv = importlib.import_module('mmcv')
@@ -183,10 +240,20 @@ def install_mmcv_ops_compat(force_world: Optional[str] = None) -> str:
         sys.modules['mmcv.ops'] = shim
         mmcv.ops = shim
     if _state['world'] != world:
-        detail = ('' if world == FULL_MMCV else
-                  ' (pure-torch mmcv.ops shim; compiled-only ops raise on use)')
-        print_log(f'mmdynopool: running with {world}{detail}',
+        version = getattr(importlib.import_module('mmcv'), '__version__',
+                          'unknown version')
+        detail = (' (compiled ops; nothing patched)' if world == FULL_MMCV
+                  else ' (no compiled ops: pure-torch mmcv.ops shim; '
+                  'compiled-only ops raise on use)')
+        print_log(f'mmdynopool: running with {world} {version}{detail}',
                   logger='current', level=logging.INFO)
+        dists = installed_mmcv_distributions()
+        if 'mmcv-lite' in dists and len(dists) > 1:
+            print_log(
+                f'mmdynopool: both {sorted(dists)} are installed; they write '
+                'the same mmcv/ folder, so uninstalling one breaks the other. '
+                'Keep one: pip uninstall mmcv-lite (full mmcv) or reinstall '
+                'it alone.', logger='current', level=logging.WARNING)
         _state['world'] = world
     return world
 

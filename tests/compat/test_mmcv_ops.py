@@ -1,4 +1,5 @@
 """The mmcv-lite compatibility layer, in both worlds."""
+import os.path as osp
 import subprocess
 import sys
 import textwrap
@@ -16,9 +17,13 @@ lite_only = pytest.mark.skipif(
     'is not in use (the full-mmcv path is tested by simulation below)')
 
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
 
 
 @lite_only
@@ -121,11 +126,63 @@ def test_full_mmcv_world_changes_nothing():
         assert mmcv_world() == 'full-mmcv', mmcv_world()
         assert sys.modules['mmcv.ops'] is ops
         assert mmcv.ops.point_sample == 'compiled point_sample'
+        # no mmcv warning is hidden either: full mmcv prints none of them
+        import warnings
+        assert not [f for f in warnings.filters if f[1] is not None
+                    and 'MultiScaleDeformableAttention' in f[1].pattern]
         print('OK')
     """)
     assert result.returncode == 0, result.stderr
-    assert 'running with full-mmcv' in result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    assert 'running with full-mmcv 2.1.0 (compiled ops; nothing patched)' \
+        in log
     assert 'OK' in result.stdout
+
+
+def test_no_mmcv_at_all_names_both_ways_to_install():
+    """No mmcv (simulated: ``sys.modules['mmcv'] = None`` makes it
+    unimportable and ``find_spec`` answer None, as when it is absent)."""
+    result = run_python("""
+        import sys
+        sys.modules['mmcv'] = None
+        import mmdynopool
+    """)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('ImportError: mmdynopool needs mmcv'), last
+    assert 'mim install "mmcv>=2.0.0rc4,<2.2.0"' in last  # full mmcv
+    assert 'pip install "mmdynopool[lite]"' in last  # mmcv-lite
+    assert 'pip install -e ".[lite]"' in last
+
+
+@lite_only
+def test_lite_hides_known_harmless_warnings_and_says_which_mmcv():
+    import mmcv
+    # Without mmdynopool, mmcv-lite warns at import (so the test can fail).
+    bare = run_python('import mmcv.cnn.bricks.transformer')
+    assert 'Fail to import ``MultiScaleDeformableAttention``' in bare.stderr
+    result = run_python("""
+        import warnings
+        warnings.simplefilter('default')
+        import mmdynopool
+        import mmseg.models
+        from mmengine.config import Config
+        Config.fromfile('configs/dynopool/'
+                        'fcn_dynopool-r50-d8_4xb4-80k_ade20k-512x512.py')
+    """)
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    assert 'MultiScaleDeformableAttention' not in log
+    assert 'pkg_resources is deprecated' not in log
+    info = [line for line in log.splitlines() if 'mmdynopool: running' in line]
+    assert len(info) == 1, log
+    assert info[0].endswith(
+        f'mmdynopool: running with mmcv-lite {mmcv.__version__} (no compiled '
+        'ops: pure-torch mmcv.ops shim; compiled-only ops raise on use)')
+    # and the op the warning was about names the fix when it is used
+    import mmcv.ops
+    with pytest.raises(ImportError, match='full mmcv'):
+        mmcv.ops.MultiScaleDeformableAttention()
 
 
 @lite_only
