@@ -1,11 +1,14 @@
-"""What every DynOPool backbone shares: naming its resizing steps and
-replacing the selected ones after the parent backbone is built."""
+"""What the named DynOPool backbones share: naming their resizing steps
+and handing the selected ones to the one surgery,
+:func:`~mmdynopool.models.backbones.convert.convert_backbone` (the same that
+``DynOPoolBackbone`` uses, with its build-time probe checks)."""
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import torch.nn as nn
 
-from .surgery import ResizeStep, apply_resize_steps
+from .convert import convert_backbone
+from .surgery import ResizeStep, select_steps
 
 
 class DynOPoolBackboneMixin:
@@ -15,7 +18,11 @@ class DynOPoolBackboneMixin:
     The subclass calls the parent ``__init__`` unchanged (so ``pretrained``,
     ``init_cfg`` and every state-dict key keep working) and then
     :meth:`insert_dynopools`. It describes its steps in :meth:`resize_steps`
-    and names the ones replaced by default in :meth:`default_steps`.
+    and names the ones replaced by default in :meth:`default_steps`: a
+    family preset of named steps (``'stem'``, ``'layer2'``, ...) where the
+    rules of ``DynOPoolBackbone``'s ``steps='auto'`` would place them
+    differently (before an inverted-residual block rather than after its
+    depthwise convolution, at a dilated stage that does not stride).
     """
 
     def resize_steps(self) -> Dict[str, ResizeStep]:
@@ -33,10 +40,12 @@ class DynOPoolBackboneMixin:
                          dynopool_steps: Optional[Sequence[str]] = None
                          ) -> None:
         self.dynopool_cfg = dynopool_cfg
-        # {step name: dotted name of its DynOPool in this backbone}
-        self.dynopool_names = apply_resize_steps(self, self.resize_steps(),
-                                                 self.default_steps(),
-                                                 dynopool_steps, dynopool_cfg)
+        available = self.resize_steps()
+        names = select_steps(available, self.default_steps(), dynopool_steps)
+        # Sets dynopool_names: {step name: dotted name of its DynOPool}.
+        convert_backbone(self,
+                         OrderedDict((name, available[name])
+                                     for name in names), dynopool_cfg)
 
     @property
     def dynopools(self) -> 'OrderedDict[str, nn.Module]':

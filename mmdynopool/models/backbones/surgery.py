@@ -54,11 +54,17 @@ class ResizeStep:
         init_ratio (float | tuple, optional): Initial ``(r_h, r_w)``.
             Default: ``1 / stride`` of the step (1.0 where nothing is
             strided, e.g. a dilated stage that may learn to go down or up).
+        same_padding (bool): Let a non-overlapping patch convolution (kernel
+            = stride, no padding, e.g. a ViT/Swin patch embedding) run at
+            stride 1 with ``padding='same'``, so that it keeps the size and
+            the DynOPool after it sets the resolution. Default: False (such
+            a convolution is refused: at stride 1 it shrinks the map).
     """
     host: str
     position: str = 'before'
     scope: Optional[str] = None
     init_ratio: Optional[Ratio] = None
+    same_padding: bool = False
 
 
 def check_dynopool_cfg(dynopool_cfg: Optional[dict]) -> dict:
@@ -103,13 +109,39 @@ def _as_pair(value) -> Tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)[:2]
 
 
-def make_conv_stride_one(name: str, conv: _ConvNd) -> None:
-    """Set a convolution's stride to 1; its padding must keep the size."""
+def keeps_size_at_stride_one(conv: _ConvNd) -> bool:
+    """Whether the convolution's padding keeps the size at stride 1."""
+    if type(conv).__name__ == 'Conv2dAdaptivePadding':
+        return True  # mmcv's TF-style padding is 'same' at stride 1
+    if isinstance(conv.padding, str):
+        return conv.padding == 'same'
     kernel, padding = _as_pair(conv.kernel_size), _as_pair(conv.padding)
     dilation = _as_pair(conv.dilation)
-    if isinstance(conv.padding, str) or any(
-            2 * p != d * (k - 1)
-            for k, p, d in zip(kernel, padding, dilation)):
+    return all(2 * p == d * (k - 1)
+               for k, p, d in zip(kernel, padding, dilation))
+
+
+def is_patch_conv(conv: _ConvNd) -> bool:
+    """A non-overlapping patch convolution: kernel = stride > 1, padding 0,
+    no dilation (ViT / Swin / PVT patch embeddings)."""
+    return (not isinstance(conv.padding, str)
+            and _as_pair(conv.kernel_size) == _as_pair(conv.stride)
+            and max(_as_pair(conv.stride)) > 1
+            and _as_pair(conv.padding) == (0, 0)
+            and _as_pair(conv.dilation) == (1, 1)
+            and not isinstance(conv, nn.modules.conv._ConvTransposeNd))
+
+
+def make_conv_stride_one(name: str, conv: _ConvNd,
+                         same_padding: bool = False) -> None:
+    """Set a convolution's stride to 1; its padding must keep the size (or,
+    with ``same_padding``, a patch convolution gets ``padding='same'``)."""
+    kernel, padding = _as_pair(conv.kernel_size), _as_pair(conv.padding)
+    dilation = _as_pair(conv.dilation)
+    if same_padding and is_patch_conv(conv):
+        # 'same' pads (k - 1) zeros, the extra one at the bottom / right.
+        conv.padding = 'same'
+    elif not keeps_size_at_stride_one(conv):
         raise ValueError(
             f'{name}: at stride 1 this convolution (kernel {kernel}, padding '
             f'{conv.padding}, dilation {dilation}) changes the feature size, '
@@ -118,7 +150,9 @@ def make_conv_stride_one(name: str, conv: _ConvNd) -> None:
     conv.stride = (1, ) * len(_as_pair(conv.stride))
 
 
-def remove_stride(root: nn.Module, scope: str) -> Tuple[int, int]:
+def remove_stride(root: nn.Module,
+                  scope: str,
+                  same_padding: bool = False) -> Tuple[int, int]:
     """Make every strided layer under ``root.<scope>`` stride 1 and return
     the common stride ``(s_h, s_w)`` they had ((1, 1) if none)."""
     scope_module = root.get_submodule(scope)
@@ -131,7 +165,7 @@ def remove_stride(root: nn.Module, scope: str) -> Tuple[int, int]:
             'cannot replace them; leave this step out of dynopool_steps')
     for name, layer in layers:
         if isinstance(layer, _ConvNd):
-            make_conv_stride_one(name, layer)
+            make_conv_stride_one(name, layer, same_padding)
         else:
             # A pool in a shortcut (ResNetV1d's avg_down) only resizes: the
             # DynOPool before the block does that now.
@@ -189,7 +223,7 @@ def apply_resize_step(root: nn.Module, step: ResizeStep,
         layers = strided_layers(root.get_submodule(scope), prefix=scope)
         stride = stride_of(layers[0][1]) if layers else (1, 1)
     else:
-        stride = remove_stride(root, scope)
+        stride = remove_stride(root, scope, step.same_padding)
     init_ratio = step.init_ratio
     if init_ratio is None:
         init_ratio = (1.0 / stride[0], 1.0 / stride[1])
