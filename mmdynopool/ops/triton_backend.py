@@ -96,7 +96,7 @@ def check_can_run(x: Tensor) -> None:
 
 def check_sizes(x: Tensor, out_h: int, out_w: int) -> None:
     """Lane indices and position numerators are int32 in the kernels."""
-    n, c, h, w = x.shape
+    n, c, h, w = _ints(x.shape)
     if n * c * out_h * out_w > INT32_LIMIT or \
             (4 * out_h + 1) * h > INT32_LIMIT or \
             (4 * out_w + 1) * w > INT32_LIMIT:
@@ -362,6 +362,13 @@ def _layout_args(x: Tensor) -> Tuple[Tensor, bool]:
     return x.contiguous(memory_format=layout), layout == torch.channels_last
 
 
+def _ints(values) -> Tuple[int, ...]:
+    """Sizes and strides as Python ints: under the JIT tracer (get_flops,
+    exporters) they are 0-d tensors, which Triton would take for
+    pointers."""
+    return tuple(int(v) for v in values)
+
+
 def _grid(total: int) -> Tuple[int]:
     return (triton.cdiv(total, BLOCK), )
 
@@ -374,7 +381,7 @@ def _params(x: Tensor, out_h: int, out_w: int,
     that dtype, as PyTorch does), then ``in**2 / (4 * out**2 * alpha**2)``
     (see ``_axis_taps``) for H and W."""
     acc = _acc_dtypes(x.dtype)[0]
-    h, w = x.shape[2:]
+    h, w = _ints(x.shape[2:])
     position = torch.tensor([h, w], dtype=acc) / torch.tensor(
         [2 * out_h, 2 * out_w], dtype=acc)
     slope = torch.tensor([
@@ -390,16 +397,16 @@ def dynopool_forward(x: Tensor, out_h: int, out_w: int,
     (``2 * row + column`` within the cell)."""
     check_sizes(x, out_h, out_w)
     x, channels_last = _layout_args(x)
-    n, c, h, w = x.shape
+    n, c, h, w = _ints(x.shape)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.empty((n, c, out_h, out_w), dtype=x.dtype, device=x.device,
                       memory_format=layout)
     is_max = aggregation == 'max'
     code = torch.empty_like(out, dtype=torch.int8) if is_max else out
-    total = out.numel()
+    total = int(out.numel())
     _forward_kernel[_grid(total)](
-        x, out, code, _params(x, out_h, out_w), *x.stride(), c, h, w, out_h, out_w, total,
-        IS_MAX=is_max, CHANNELS_LAST=channels_last,
+        x, out, code, _params(x, out_h, out_w), *_ints(x.stride()), c, h, w,
+        out_h, out_w, total, IS_MAX=is_max, CHANNELS_LAST=channels_last,
         ACC=_acc_dtypes(x.dtype)[1], IS_BF16=x.dtype == torch.bfloat16,
         BLOCK_SIZE=BLOCK)
     return out, code if is_max else None
@@ -412,21 +419,20 @@ def dynopool_backward(x: Tensor, grad_out: Tensor, code: Optional[Tensor],
     """Gradients w.r.t. ``x`` (if ``need_x``) and ``alpha`` (if any of
     ``learn``; zero on the other axis) in one pass."""
     x, channels_last = _layout_args(x)
-    n, c, h, w = x.shape
-    out_h, out_w = grad_out.shape[2:]
+    n, c, h, w = _ints(x.shape)
+    out_h, out_w = _ints(grad_out.shape[2:])
     layout = torch.channels_last if channels_last else torch.contiguous_format
     grad_out = grad_out.contiguous(memory_format=layout)
     acc_torch, acc_triton = _acc_dtypes(x.dtype)
-    total = grad_out.numel()
+    total = int(grad_out.numel())
     grid = _grid(total)
     grad_x = torch.zeros_like(x, dtype=acc_torch, memory_format=layout) \
         if need_x else x
     partial = torch.zeros((grid[0], 2), dtype=acc_torch, device=x.device)
     _backward_kernel[grid](
         x, grad_out, grad_out if code is None else code, grad_x, partial,
-        _params(x, out_h, out_w, alpha_values), *x.stride(), c, h, w, out_h,
-        out_w, total,
-        IS_MAX=code is not None, CHANNELS_LAST=channels_last, NEED_X=need_x,
+        _params(x, out_h, out_w, alpha_values), *_ints(x.stride()), c, h, w,
+        out_h, out_w, total, IS_MAX=code is not None, CHANNELS_LAST=channels_last, NEED_X=need_x,
         NEED_H=learn[0], NEED_W=learn[1], ACC=acc_triton, BLOCK_SIZE=BLOCK)
     grad_alpha = partial.sum(0) if any(learn) else None
     if not need_x:

@@ -102,9 +102,13 @@ def test_counts_at_learned_ratios_of_a_checkpoint(get_flops, no_network,
     assert 'GMACs learned / initial' in capsys.readouterr().out
 
 
-def test_dynopool_is_counted(get_flops):
-    """The DynOPool op (an autograd function in the trace) is counted as
-    its resampling, not skipped."""
+@pytest.mark.parametrize('backend', ['torch', 'triton'])
+def test_dynopool_is_counted(get_flops, monkeypatch, backend):
+    """The DynOPool op (an autograd function in the trace, either
+    backend's) is counted as its resampling, not skipped."""
+    if backend == 'triton':
+        pytest.importorskip('triton')
+    monkeypatch.setenv('MMDYNOPOOL_BACKEND', backend)
     layer = DynOPool((0.5, 0.75))
     result = get_flops.count_complexity(layer, (8, 8), in_channels=2)
     assert result['gmacs'] * 1e9 == 16 * 2 * 4 * 6

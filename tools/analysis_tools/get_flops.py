@@ -39,7 +39,9 @@ import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool, StaticDynOPool
 from mmdynopool.utils import remove_pretrained
 
-DYNOPOOL_OP = 'prim::PythonOp.DynOPoolFunction'
+# The traced autograd Functions of the two backends (MMDYNOPOOL_BACKEND).
+DYNOPOOL_OPS = ('prim::PythonOp.DynOPoolFunction',
+                'prim::PythonOp.TritonDynOPoolFunction')
 # MACs per output element: 4 query points, each a 4-tap bilinear sample.
 DYNOPOOL_MACS_PER_OUTPUT = 16
 
@@ -150,7 +152,8 @@ def count_complexity(model: nn.Module,
     try:
         with torch.no_grad():
             analyzer = FlopAnalyzer(TensorMode(model), (inputs, ))
-            analyzer.set_op_handle(DYNOPOOL_OP, dynopool_macs)
+            for op in DYNOPOOL_OPS:
+                analyzer.set_op_handle(op, dynopool_macs)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             macs = analyzer.total()
