@@ -419,7 +419,7 @@ def dynopool_backward(x: Tensor, grad_out: Tensor, code: Optional[Tensor],
     """Gradients w.r.t. ``x`` (if ``need_x``) and ``alpha`` (if any of
     ``learn``; zero on the other axis) in one pass."""
     x, channels_last = _layout_args(x)
-    n, c, h, w = _ints(x.shape)
+    _, c, h, w = _ints(x.shape)
     out_h, out_w = _ints(grad_out.shape[2:])
     layout = torch.channels_last if channels_last else torch.contiguous_format
     grad_out = grad_out.contiguous(memory_format=layout)

@@ -176,13 +176,16 @@ def test_benchmark_train_step_smoke(tmp_path):
         run_tool([
             osp.join(TOOLS, 'analysis_tools', 'benchmark_train_step.py'),
             '--crop', '64', '48', '--batch', '1', '--iters', '1', '--warmup',
-            '0', '--device', 'cpu', '--fixed-ratios', '--out', out
+            '0', '--device', 'cpu', '--fixed-ratios', '--cudnn-benchmark',
+            '--out', out
         ], timeout=TIMEOUT))
     assert 'ratio dynopool / baseline' in stdout
     with open(out) as f:
         result = json.load(f)
     assert result['crop'] == [64, 48] and result['batch'] == 1
     assert result['fixed_ratios'] and 'fixed ratios' in stdout
+    assert result['cudnn_benchmark'] and 'cudnn.benchmark on' in stdout
+    assert result['backend'] == 'auto' and 'DynOPool backend auto' in stdout
     assert result['baseline']['dynopool_layers'] == 0
     assert result['dynopool']['dynopool_layers'] >= 3
     for name in ('baseline', 'dynopool'):

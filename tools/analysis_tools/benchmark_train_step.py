@@ -20,6 +20,7 @@ import argparse
 import copy
 import json
 import logging
+import os
 import os.path as osp
 import statistics
 import time
@@ -36,6 +37,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool
+from mmdynopool.ops.functional import BACKEND_ENV
 from mmdynopool.utils import enable_amp, remove_pretrained
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -76,6 +78,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--amp', choices=('fp16', 'bf16'),
         help='automatic mixed precision for both models '
         '(AmpOptimWrapper in this dtype, as tools/train.py --amp)')
+    parser.add_argument(
+        '--cudnn-benchmark', action='store_true',
+        help='torch.backends.cudnn.benchmark = True, as the mmseg recipes '
+        'set it (env_cfg.cudnn_benchmark): every new feature size is then '
+        'benchmarked once per convolution, which shows in the max step time '
+        'while the ratios learn')
     parser.add_argument('--out', help='also write the results as JSON here')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -186,6 +194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     device = torch.device(args.device)
     names = ['baseline', 'dynopool']
     configs = {
@@ -222,10 +231,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         iters=args.iters,
         amp=args.amp,
         fixed_ratios=args.fixed_ratios,
+        cudnn_benchmark=args.cudnn_benchmark,
+        backend=os.environ.get(BACKEND_ENV) or 'auto',
         torch=torch.__version__)
     print(f"device {result['device']} (torch {result['torch']}, "
           f"{result['threads']} CPU threads), AMP {args.amp or 'off'}, "
-          f"{'fixed' if args.fixed_ratios else 'learning'} ratios, crop "
+          f"{'fixed' if args.fixed_ratios else 'learning'} ratios, "
+          f"DynOPool backend {result['backend']}, cudnn.benchmark "
+          f"{'on' if args.cudnn_benchmark else 'off'}, crop "
           f"{args.crop[0]}x"
           f"{args.crop[1]}, batch {args.batch}, warm-up {args.warmup}, "
           f'median of {args.iters} train steps '
