@@ -13,8 +13,11 @@ The rules read the built modules and one probe forward (:mod:`.trace`):
   the norm and activation layers that directly consume their output (so
   pretrained norm statistics still see un-pooled convolution outputs).
 * **Patch embeddings** (non-overlapping patch convolutions, kernel =
-  stride): stride 1 with ``padding='same'`` and a DynOPool after them, at
-  their stride.
+  stride, of at most 4x4): stride 1 with ``padding='same'`` and a DynOPool
+  after them, at their stride. (A ViT's 16x16 one would cost 256 times its
+  MACs at stride 1: it is left as it is, with that reason.)
+* **Patch merging** on tokens (Swin's ``PatchMerging``): stride 1 and a
+  DynOPool on the merged map (:mod:`.token_merging`).
 * **Pools**: a stride-``s`` max / average pool only resizes; a DynOPool
   (itself a pool with a learned size) takes its place.
 * **Upsamplers** (``nn.Upsample`` with a scale factor > 1): replaced by a
@@ -24,6 +27,7 @@ A layer that cannot be converted is reported with the reason instead:
 it did not run, it runs more than once per forward (shared), a transposed
 convolution, a stride-1 version that changes the size, ...
 """
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -36,6 +40,7 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 from .surgery import (CONTAINERS, ResizeStep, is_patch_conv,
                       keeps_size_at_stride_one, stride_of, strided_layers)
+from .token_merging import is_patch_merging
 from .trace import Call, Trace
 
 # Layers that may sit between a strided convolution and its DynOPool: they
@@ -44,6 +49,9 @@ PER_PIXEL_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.ReLU,
                    nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU,
                    nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid)
 PER_PIXEL_NAMES = ('HSwish', 'HSigmoid', 'Swish')
+# A patch convolution (kernel = stride) run at stride 1 costs stride_h *
+# stride_w times its MACs: 16 (Swin's, PVT's 4x4) is the most converted.
+MAX_PATCH_AREA = 16
 # Modules that run their layers one after the other, like a container.
 SEQUENCE_MODULES = ('ConvModule', 'DepthwiseSeparableConvModule')
 
@@ -81,6 +89,11 @@ def conv_reason(conv: nn.Module) -> Optional[str]:
                 'upsample, and its kernel / padding change the size')
     if not isinstance(conv, nn.Conv2d):
         return f'a {type(conv).__name__}: only 2-d layers are converted'
+    if is_patch_conv(conv) and math.prod(stride_of(conv)) > MAX_PATCH_AREA:
+        return (f'a {conv.kernel_size[0]}x{conv.kernel_size[1]} patch '
+                'embedding: at stride 1 it would cost '
+                f'{math.prod(stride_of(conv))} times its MACs (the rule '
+                f'converts patches of at most {MAX_PATCH_AREA} pixels)')
     if keeps_size_at_stride_one(conv) or is_patch_conv(conv):
         return None
     if type(conv).__name__ == 'Conv2dAdaptivePadding':
@@ -194,6 +207,8 @@ def find_steps(backbone: nn.Module, trace: Trace,
     candidates = [(n, m) for n, m in strided_layers(backbone) if n] + [
         (n, m) for n, m in backbone.named_modules() if upsample_scale(m)
     ]
+    candidates += [(n, m) for n, m in backbone.named_modules()
+                   if is_patch_merging(m)]
     for name, layer in candidates:
         if name in claimed:
             continue
@@ -208,6 +223,11 @@ def find_steps(backbone: nn.Module, trace: Trace,
             skipped[name] = reason
             continue
         call = trace.only_call(name)
+        if is_patch_merging(layer):
+            found[name] = (call.order, ResizeStep(host=name,
+                                                  position='tokens'))
+            members[name] = [name]
+            continue
         scale = upsample_scale(layer)
         if scale is not None:
             found[name] = (call.order, ResizeStep(

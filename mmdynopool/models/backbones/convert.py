@@ -8,8 +8,8 @@ followers of :mod:`.followers`, and checks the result on a probe input:
 1. at the initial ratios, the backbone's output shapes must be the plain
    backbone's (a mismatch is an error naming the step whose DynOPool
    produced a different size);
-2. at ratios moved away from the initial ones (``r_h x 1.25``, ``r_w x
-   1.1``) the forward must still run: a step whose learned ratio would
+2. at ratios moved away from the initial ones (each layer's ``r_h`` and
+   ``r_w`` times 1.1 to 1.4, differently per layer) the forward must run: a step whose learned ratio would
    break the network (its output meets a path of fixed size) is named.
 """
 import functools
@@ -29,9 +29,11 @@ from .trace import (DEFAULT_PROBE_SIZES, Size, Trace, output_shapes,
                     run_probe, trace_forward, trace_with_fallback)
 
 Steps = Union[str, Sequence[str], Mapping[str, ResizeStep]]
-# How far the stability check moves every ratio (growth only: shrinking
-# could make a map too small for a fixed kernel, a false alarm).
-PERTURBATION = (1.25, 1.1)
+# How far the stability check moves the ratios (growth only: shrinking
+# could make a map too small for a fixed kernel, a false alarm). Layers get
+# different factors in turn, so that two parallel paths resized alike at
+# the initial ratios disagree.
+PERTURBATIONS = ((1.25, 1.1), (1.4, 1.2), (1.1, 1.3))
 
 
 class ConversionError(RuntimeError):
@@ -137,12 +139,13 @@ def check_initial_shapes(backbone: nn.Module, trace: Trace,
         'that step out of steps')
 
 
-def set_ratios(layers: Sequence[DynOPool], factor=PERTURBATION) -> list:
-    """Scale every layer's ratio by ``factor`` (within its range); returns
-    the old alphas."""
+def set_ratios(layers: Sequence[DynOPool]) -> list:
+    """Scale the layers' ratios by the factors of ``PERTURBATIONS`` in turn
+    (within their range); returns the old alphas."""
     old = [layer.alpha.detach().clone() for layer in layers]
     with torch.no_grad():
-        for layer in layers:
+        for index, layer in enumerate(layers):
+            factor = PERTURBATIONS[index % len(PERTURBATIONS)]
             low, high = layer.ratio_range
             r_h, r_w = layer.ratio
             layer.alpha.copy_(torch.tensor([

@@ -13,6 +13,8 @@ step plus a :class:`~mmdynopool.ops.DynOPool` initialised to the step's scale
   forward hook (e.g. a stem convolution that now runs at full resolution).
 * ``'replace'``: the host itself (a pooling layer that only resizes) is
   replaced by the DynOPool.
+* ``'tokens'``: the host is a token patch merging (Swin's
+  ``PatchMerging``); see :mod:`.token_merging`.
 
 Hooks rather than wrapper modules keep every parameter of the original
 network under its original name, so pretrained checkpoints of the parent
@@ -29,7 +31,7 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 from mmdynopool.ops import DynOPool
 
-POSITIONS = ('before', 'after', 'replace')
+POSITIONS = ('before', 'after', 'replace', 'tokens')
 DYNOPOOL_CFG_KEYS = ('aggregation', 'ratio_range', 'min_size')
 # Names under which hosts keep their DynOPool; the hooks look it up here.
 ATTACHED_NAME = 'dynopool'
@@ -218,6 +220,14 @@ def apply_resize_step(root: nn.Module, step: ResizeStep,
     """Replace one resizing step of ``root`` by stride 1 plus a DynOPool;
     returns the DynOPool's dotted name in ``root``."""
     scope = step.host if step.scope is None else step.scope
+    if step.position == 'tokens':
+        from .token_merging import convert_patch_merging, merging_stride
+        stride = merging_stride(root.get_submodule(step.host))
+        init_ratio = step.init_ratio or (1.0 / stride[0], 1.0 / stride[1])
+        return convert_patch_merging(
+            root, step.host,
+            DynOPool(init_ratio=init_ratio,
+                     **check_dynopool_cfg(dynopool_cfg)))
     if step.position == 'replace':
         # The host is the strided layer itself; it goes away entirely.
         layers = strided_layers(root.get_submodule(scope), prefix=scope)
