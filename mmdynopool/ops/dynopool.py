@@ -43,6 +43,11 @@ class DynOPool(nn.Module):
     ``alpha = (1/r_h, 1/r_w)`` (gradients of the sampling positions blow up
     like ``1/r`` otherwise); give ``alpha`` no weight decay.
 
+    The computation runs on the backend that ``MMDYNOPOOL_BACKEND`` names
+    (``auto``, the default, ``torch`` or ``triton``: fused kernels; see
+    :func:`~mmdynopool.ops.functional.resolve_backend`); every backend gives
+    the same outputs and gradients.
+
     Args:
         init_ratio (float | tuple[float, float]): Initial ``r`` or
             ``(r_h, r_w)``: 0.5 for a replaced stride-2 step, 2.0 for a x2
