@@ -25,7 +25,11 @@ import shutil
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
-from setuptools.command.develop import develop
+
+try:  # legacy ``setup.py develop``; newer setuptools may drop it
+    from setuptools.command.develop import develop
+except ImportError:  # pragma: no cover
+    develop = None
 
 HERE = osp.dirname(osp.abspath(__file__))
 # What ``mmdynopool/.mim/`` holds: folders and files of the checkout.
@@ -98,12 +102,17 @@ class BuildPyWithMim(build_py):
             copy_mim_folders(osp.join(self.build_lib, 'mmdynopool'))
 
 
-class DevelopWithMim(develop):
-    """Legacy ``setup.py develop``: symlinks, as for PEP 660 installs."""
+CMDCLASS = {'build_py': BuildPyWithMim}
+if develop is not None:
 
-    def run(self) -> None:
-        link_mim_folders()
-        super().run()
+    class DevelopWithMim(develop):
+        """Legacy ``setup.py develop``: symlinks, as for PEP 660 installs."""
+
+        def run(self) -> None:
+            link_mim_folders()
+            super().run()
+
+    CMDCLASS['develop'] = DevelopWithMim
 
 
 # Ranges the code needs. The user's torch (CUDA build or not) and mmcv (full
@@ -152,7 +161,7 @@ setup(
     python_requires='>=3.9',
     install_requires=RUNTIME,
     extras_require=EXTRAS,
-    cmdclass={'build_py': BuildPyWithMim, 'develop': DevelopWithMim},
+    cmdclass=CMDCLASS,
     zip_safe=False,
     license='Apache-2.0',
 )
