@@ -11,8 +11,9 @@ from .convert import Steps, convert_backbone
 def build_dynopool_backbone(backbone: dict,
                             steps: Steps = 'auto',
                             dynopool_cfg: Optional[dict] = None,
-                            probe_size: Optional[Sequence[int]] = None
-                            ) -> nn.Module:
+                            probe_size: Optional[Sequence[int]] = None,
+                            pretrained: Optional[str] = None,
+                            init_cfg: Optional[dict] = None) -> nn.Module:
     """Build an mmseg backbone and replace its resizing steps by DynOPools.
 
     Registered as ``DynOPoolBackbone``: wrap a recipe's backbone dict in one
@@ -36,6 +37,10 @@ def build_dynopool_backbone(backbone: dict,
             ``aggregation``, ``ratio_range``, ``min_size``. Default: None.
         probe_size (tuple[int], optional): ``(H, W)`` of the build-time
             probe. Default: the first of 64, 128, 256 that runs.
+        pretrained (str, optional): Handed to the wrapped backbone (mmseg's
+            ``EncoderDecoder`` passes its ``pretrained`` to the backbone
+            config, which here is this wrapper). Default: None.
+        init_cfg (dict, optional): Handed to the wrapped backbone likewise.
 
     Returns:
         nn.Module: the converted backbone.
@@ -56,6 +61,13 @@ def build_dynopool_backbone(backbone: dict,
         raise ValueError('DynOPoolBackbone: backbone is itself a '
                          'DynOPoolBackbone; wrap the plain backbone once')
     cfg = copy.deepcopy(backbone)
+    for key, value in (('pretrained', pretrained), ('init_cfg', init_cfg)):
+        if value is not None:
+            if cfg.get(key) is not None:
+                raise ValueError(
+                    f'DynOPoolBackbone: {key} is given both to the wrapper '
+                    'and to its backbone; give it to one of them')
+            cfg[key] = value
     return convert_backbone(
         MODELS.build(copy.deepcopy(cfg)),
         steps,
