@@ -21,8 +21,11 @@ def _child(attr: str, name: str) -> Registry:
     existing = parent._children.get(SCOPE)
     if existing is not None:
         return existing
+    # mmseg registers its modules lazily, when a build in its scope imports
+    # its ``locations``; a build in ours must import them too, or the
+    # lookup in the parent misses e.g. SegLocalVisualizer.
     return Registry(name, parent=parent, scope=SCOPE,
-                    locations=['mmdynopool'])
+                    locations=['mmdynopool', *parent._locations])
 
 
 # One per mmseg 1.2 registry (21).
