@@ -178,9 +178,15 @@ def position_sensitivity(in_size: int, out_size: int, alpha: float,
     between = (lower >= 0) & (lower < in_size - 1) & ~on_pixel
     has_above = on_pixel & (lower >= 0) & (lower <= in_size - 2)
     has_below = on_pixel & (lower >= 1) & (lower <= in_size - 1)
+    # On the last pixel centre the only difference, the one below, is the
+    # one at the clamped index itself: it goes in as 'above', so that
+    # 'below' always means the difference at lower - 1 (it was taken one
+    # row too low before: the alpha gradient of upsampling layers whose
+    # last query point hits the last pixel centre was wrong).
+    last = has_below & (lower == in_size - 1) & (in_size >= 2)
     above = torch.where(between, slope,
-                        torch.where(has_above, slope / 2, zero))
-    below = torch.where(has_below, slope / 2, zero)
+                        torch.where(has_above | last, slope / 2, zero))
+    below = torch.where(has_below & ~last, slope / 2, zero)
     lower = lower.clamp(0, max(in_size - 2, 0))
     return lower, torch.stack([above, below]), positions
 

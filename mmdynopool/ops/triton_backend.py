@@ -126,18 +126,19 @@ if triton is not None:
     @triton.jit
     def _axis_taps(k, in_size, out_size, scale, ACC: tl.constexpr):
         """The sample's derivative w.r.t. ``alpha`` along an axis as a
-        3-tap stencil over rows ``i0 + 1``, ``i0``, ``i0 - 1``: coefficients
-        ``(c_up, c_mid, c_down)``.
+        3-tap stencil over rows ``q + 1``, ``q``, ``q - 1``: returns ``q``
+        and the coefficients ``(c_up, c_mid, c_down)``.
 
-        ``scale = in**2 / (4 * out**2 * alpha**2)`` makes the slope
-        ``d position / d alpha = (2k + 1) * scale``. The position's integer
-        part and whether it is a pixel centre come from its exact
-        numerator ``(2k + 1) * in - 2 * out`` over ``4 * out`` (see
+        ``q`` and whether the point sits on a pixel centre come from its
+        exact position numerator ``(2k + 1) * in - 2 * out`` over
+        ``4 * out`` (see
         :func:`~mmdynopool.ops.functional.position_numerators`), as in the
-        torch backend. Between pixel centres
-        the derivative is the difference across the interval; on a centre
-        the mean of the two one-sided ones (half of each difference that
-        exists); where the position is clamped, zero.
+        torch backend: never from the float position, which may fall just
+        below a pixel centre. ``scale = in**2 / (4 * out**2 * alpha**2)``
+        makes the slope ``d position / d alpha = (2k + 1) * scale``. Between
+        pixel centres the derivative is the difference across the interval;
+        on a centre the mean of the two one-sided ones (half of each
+        difference that exists); where the position is clamped, zero.
         """
         raw = (2 * k + 1) * in_size - 2 * out_size
         num = tl.maximum(raw, 0)
@@ -153,7 +154,26 @@ if triton is not None:
                          half, 0.0)
         c_up = tl.where(between, slope, above)
         c_mid = tl.where(between, -slope, below - above)
-        return c_up, c_mid, -below
+        return tl.minimum(q, in_size - 1), c_up, c_mid, -below
+
+    @triton.jit
+    def _stencil(x_ptr, base, q, c_up, c_mid, c_down, o0, o1, fo, s_axis,
+                 s_other, mask, ACC: tl.constexpr):
+        """``sum_t c_t * x[t, o]`` over the rows ``t = q + 1, q, q - 1`` of
+        the differentiated axis, each row interpolated along the other axis
+        at the sample's position (``o0``, ``o1``, weight ``fo`` of ``o1``);
+        only the rows and columns with a weight are read."""
+        total = tl.zeros_like(fo)
+        for t in tl.static_range(3):
+            coefficient = c_up if t == 0 else (c_mid if t == 1 else c_down)
+            row = q + 1 - t
+            need = mask & (coefficient != 0.0)
+            at = x_ptr + base + row * s_axis
+            v0 = tl.load(at + o0 * s_other, mask=need, other=0.0).to(ACC)
+            v1 = tl.load(at + o1 * s_other, mask=need & (fo != 0.0),
+                         other=0.0).to(ACC)
+            total += coefficient * ((1.0 - fo) * v0 + fo * v1)
+        return total
 
     @triton.jit
     def _decode(offs, C, OH, OW, CHANNELS_LAST: tl.constexpr):
@@ -268,40 +288,16 @@ if triton is not None:
                                   g * weight, mask=mask & (weight != 0.0))
         d_h = tl.zeros_like(g)
         d_w = tl.zeros_like(g)
-        if NEED_H or NEED_W:
-            v00 = tl.load(x_ptr + base + r0 * sxh + c0 * sxw, mask=mask,
-                          other=0.0).to(ACC)
-            v01 = tl.load(x_ptr + base + r0 * sxh + c1 * sxw, mask=mask,
-                          other=0.0).to(ACC)
-            v10 = tl.load(x_ptr + base + r1 * sxh + c0 * sxw, mask=mask,
-                          other=0.0).to(ACC)
-            v11 = tl.load(x_ptr + base + r1 * sxh + c1 * sxw, mask=mask,
-                          other=0.0).to(ACC)
         if NEED_H:
-            up, mid, down = _axis_taps(k, H, OH, tl.load(params_ptr + 2), ACC)
-            below = tl.maximum(r0 - 1, 0)
-            has_down = mask & (down != 0.0)
-            m0 = tl.load(x_ptr + base + below * sxh + c0 * sxw,
-                         mask=has_down, other=0.0).to(ACC)
-            m1 = tl.load(x_ptr + base + below * sxh + c1 * sxw,
-                         mask=has_down, other=0.0).to(ACC)
-            # Rows interpolated along W at the sample's column.
-            row_1 = (1.0 - fw) * v10 + fw * v11
-            row_0 = (1.0 - fw) * v00 + fw * v01
-            row_m = (1.0 - fw) * m0 + fw * m1
-            d_h = g * (up * row_1 + mid * row_0 + down * row_m)
+            q, up, mid, down = _axis_taps(k, H, OH, tl.load(params_ptr + 2),
+                                          ACC)
+            d_h = g * _stencil(x_ptr, base, q, up, mid, down, c0, c1, fw, sxh,
+                               sxw, mask, ACC)
         if NEED_W:
-            up, mid, down = _axis_taps(l, W, OW, tl.load(params_ptr + 3), ACC)
-            left = tl.maximum(c0 - 1, 0)
-            has_down = mask & (down != 0.0)
-            m0 = tl.load(x_ptr + base + r0 * sxh + left * sxw,
-                         mask=has_down, other=0.0).to(ACC)
-            m1 = tl.load(x_ptr + base + r1 * sxh + left * sxw,
-                         mask=has_down, other=0.0).to(ACC)
-            col_1 = (1.0 - fh) * v01 + fh * v11
-            col_0 = (1.0 - fh) * v00 + fh * v10
-            col_m = (1.0 - fh) * m0 + fh * m1
-            d_w = g * (up * col_1 + mid * col_0 + down * col_m)
+            q, up, mid, down = _axis_taps(l, W, OW, tl.load(params_ptr + 3),
+                                          ACC)
+            d_w = g * _stencil(x_ptr, base, q, up, mid, down, r0, r1, fh, sxw,
+                               sxh, mask, ACC)
         return d_h, d_w
 
     @triton.jit
