@@ -267,3 +267,35 @@ def test_triton_backend_never_falls_back(monkeypatch):
     with pytest.raises(TypeError, match='set MMDYNOPOOL_BACKEND=torch'):
         triton_backend.check_can_run(
             torch.zeros(1, 1, 4, 4, dtype=torch.int32, device=DEVICE))
+
+
+def test_random_configurations_agree_with_torch_backend():
+    """Seeded random shapes, ratios over the whole default ratio_range
+    (1/16 to 4), min_size, layouts and aggregations, in float64; for max,
+    cells whose best two samples nearly tie carry no gradient (either
+    choice is right there)."""
+    import random
+    rng = random.Random(0)
+    for _ in range(30):
+        shape = (rng.randint(1, 2), rng.randint(1, 4), rng.randint(1, 15),
+                 rng.randint(1, 15))
+        ratio = tuple(
+            rng.choice([rng.uniform(1 / 16, 4), 0.5, 1.0, 2.0, 0.25])
+            for _ in range(2))
+        aggregation = rng.choice(['max', 'avg'])
+        min_size = rng.choice([1, 1, 2, 3])
+        x = make_input(shape, torch.float64,
+                       rng.choice(['nchw', 'channels_last']))
+        alpha = as_alpha(ratio, torch.float64)
+        size = dynopool2d(x, alpha.detach(), aggregation, min_size,
+                          backend='torch').shape[2:]
+        weights = torch.randn(*shape[:2], *size, dtype=torch.float64,
+                              device=DEVICE)
+        if aggregation == 'max':
+            weights *= clear_winners(x, size, 1e-9)
+        case = (shape, ratio, aggregation, min_size)
+        for ours, theirs in zip(
+                run(x, alpha, aggregation, 'triton', min_size, weights),
+                run(x, alpha, aggregation, 'torch', min_size, weights)):
+            torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9,
+                                       msg=lambda m: f'{case}: {m}')
