@@ -1,7 +1,9 @@
-# DIV2K (train) -> Set5 + Set14 (val/test), x2.
+# DIV2K (train) -> Set5 + Set14 (val/test), one base for every scale: the
+# recipes inherit div2k_set5_set14_x2.py / _x4.py, which set `scale`.
 # Layout (data/): DIV2K/DIV2K_train_HR/0001.png, optional
-# DIV2K/DIV2K_train_LR_bicubic/X2/0001x2.png (made on the fly when absent),
-# Set5/GTmod12/baby.png, optional Set5/LRbicx2/baby.png; same for Set14.
+# DIV2K/DIV2K_train_LR_bicubic/X{scale}/0001x{scale}.png (made on the fly
+# when absent), Set5/GTmod12/baby.png, optional Set5/LRbicx{scale}/baby.png;
+# same for Set14.
 scale = 2
 lr_patch_size = 48
 

@@ -1,6 +1,8 @@
 # OFFLINE data: real photos shipped inside scikit-image's wheel (nothing to
 # download). 16 photos train, 2 held-out photos evaluate; LR made on the fly
-# with MATLAB-like bicubic downscaling. x2.
+# with MATLAB-like bicubic downscaling. One base for every scale: the
+# recipes inherit skimage_x2.py / _x4.py, which set `scale` and the LR
+# patch size.
 scale = 2
 lr_patch_size = 32
 

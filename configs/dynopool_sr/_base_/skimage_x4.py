@@ -1,52 +1,15 @@
-# OFFLINE data: real photos shipped inside scikit-image's wheel (nothing to
-# download). 16 photos train, 2 held-out photos evaluate; LR made on the fly
-# with MATLAB-like bicubic downscaling. x4.
+# The offline scikit-image photos at x4.
+_base_ = './skimage.py'
 scale = 4
 lr_patch_size = 24
-
-train_names = [
-    'brick', 'camera', 'cell', 'chelsea', 'clock', 'coins', 'grass', 'gravel',
-    'hubble_deep_field', 'immunohistochemistry', 'moon', 'motorcycle_left',
-    'page', 'retina', 'rocket', 'text'
-]
-held_out_names = ['astronaut', 'coffee']
-
+# A text config fixes `scale` and `lr_patch_size` where the base uses them,
+# when the base is read: the crop and the datasets get this file's values
+# again.
 train_pipeline = [
-    dict(type='LoadSRPair'),
-    dict(type='PairedRandomCrop', lr_patch_size=lr_patch_size),
-    dict(type='BicubicDownscale'),  # downscale the HR crop only: fast
-    dict(type='PairedRandomFlip', prob=0.5),
-    dict(type='PairedRandomRot90', prob=0.5),
-    dict(type='PackSRInputs'),
+    dict(step, lr_patch_size=lr_patch_size)
+    if step.type == 'PairedRandomCrop' else dict(step)
+    for step in _base_.train_pipeline
 ]
-test_pipeline = [
-    dict(type='LoadSRPair'),
-    dict(type='BicubicDownscale'),  # whole image, as for Set5
-    dict(type='PackSRInputs'),
-]
-
-train_dataloader = dict(batch_size=8,
-                        num_workers=1,
-                        persistent_workers=True,
-                        sampler=dict(type='InfiniteSampler', shuffle=True),
-                        dataset=dict(type='SkimageSRDataset',
-                                     names=train_names,
-                                     scale=scale,
-                                     dataset_name='skimage-train',
-                                     pipeline=train_pipeline))
-val_dataloader = dict(batch_size=1,
-                      num_workers=0,
-                      sampler=dict(type='DefaultSampler', shuffle=False),
-                      dataset=dict(type='SkimageSRDataset',
-                                   names=held_out_names,
-                                   scale=scale,
-                                   dataset_name='skimage',
-                                   test_mode=True,
-                                   pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(scale=scale, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(scale=scale))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='PSNR', convert_to='Y'),
-    dict(type='SSIM', convert_to='Y'),
-]
-test_evaluator = val_evaluator
