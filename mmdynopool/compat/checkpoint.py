@@ -13,6 +13,7 @@ resolves ``HistoryBuffer``'s registered statistics methods. Checkpoints that
 hold anything else are still refused by torch.
 """
 import pickle
+import re
 from typing import Any, List
 
 import numpy as np
@@ -45,14 +46,29 @@ def numpy_pickle_globals() -> List[Any]:
     return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
+def named_safe_globals_supported() -> bool:
+    """Whether ``add_safe_globals`` takes ``(callable, name)`` pairs.
+
+    torch 2.6 added the pairs (and made ``weights_only=True`` the default).
+    torch 2.4/2.5 store a pair as it is and then fail on *every*
+    ``weights_only=True`` load (a tuple has no ``__module__``), which would
+    break other libraries of a user's environment.
+    """
+    version = tuple(int(part) for part in re.findall(
+        r'\d+', torch.__version__.split('+')[0])[:2])
+    return version >= (2, 6)
+
+
 def allow_mmengine_checkpoints() -> None:
     """Allow-list mmengine's checkpoint contents for ``torch.load``."""
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:  # torch < 2.4 loads them unrestricted
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    add_safe_globals([
-        HistoryBuffer, *numpy_pickle_globals(),
-        (history_buffer_getattr, 'builtins.getattr'),
-        (history_buffer_getattr, '__builtin__.getattr'),
-    ])
+    safe = [HistoryBuffer, *numpy_pickle_globals()]
+    if named_safe_globals_supported():
+        safe += [
+            (history_buffer_getattr, 'builtins.getattr'),
+            (history_buffer_getattr, '__builtin__.getattr'),
+        ]
+    add_safe_globals(safe)

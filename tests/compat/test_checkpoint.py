@@ -93,3 +93,22 @@ def test_other_getattr_references_are_refused(tmp_path):
         torch.load(path)
     with pytest.raises(pickle.UnpicklingError):
         history_buffer_getattr(torch, 'load')
+
+
+@pytest.mark.parametrize('version, pairs', [('2.5.0', False),
+                                             ('2.5.1+cu121', False),
+                                             ('2.6.0', True),
+                                             ('2.13.0+cpu', True)])
+def test_getattr_pairs_only_where_torch_takes_them(monkeypatch, version,
+                                                   pairs):
+    """torch 2.5 (a user's CUDA build, say) has add_safe_globals but not the
+    ``(callable, name)`` pairs: registering one would break every
+    ``weights_only=True`` load in that process."""
+    from mmdynopool.compat import checkpoint
+    registered = []
+    monkeypatch.setattr(torch, '__version__', version)
+    monkeypatch.setattr(torch.serialization, 'add_safe_globals',
+                        registered.extend)
+    checkpoint.allow_mmengine_checkpoints()
+    assert HistoryBuffer in registered
+    assert any(isinstance(g, tuple) for g in registered) == pairs
