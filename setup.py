@@ -2,7 +2,7 @@
 
 Into an existing OpenMMLab environment (your torch and mmcv are kept)::
 
-    pip install mmdynopool            # or: pip install -e . from a checkout
+    pip install -e /path/to/mmdynopool    # or a wheel built from it
 
 On a fresh machine, the tested stack (CPU torch, mmcv-lite)::
 
