@@ -121,22 +121,30 @@ def expected_sizes(trace: Trace, steps: Mapping[str, ResizeStep],
     return expected
 
 
-def check_initial_shapes(backbone: nn.Module, trace: Trace,
-                         names: Mapping[str, str],
-                         expected: Mapping[str, tuple]) -> None:
+def initial_mismatches(backbone: nn.Module, trace: Trace,
+                       names: Mapping[str, str],
+                       expected: Mapping[str, tuple]) -> Dict[str, str]:
+    """``{}`` if the converted backbone's outputs at the initial ratios
+    have the plain one's shapes, else ``{step: what differs}`` for the
+    steps whose DynOPool does not give its plain layer's size (e.g. a
+    stride-2 layer on an odd size rounds up, ``round(H / 2)`` to even)."""
     outputs, seen = dynopool_output_sizes(backbone, names, trace.input_size)
     if outputs == trace.outputs:
-        return
-    wrong = [f'{step} (DynOPool {names[step]} gives {seen.get(step)}, the '
-             f'plain layer {expected[step]})' for step in names
-             if step in expected and seen.get(step) != expected[step]]
-    culprit = wrong[0] if wrong else 'no single step (every DynOPool has ' \
-        'its plain size)'
-    raise ConversionError(
-        f'{type(backbone).__name__}: at the initial ratios the converted '
-        f'backbone gives outputs {outputs}, the plain one {trace.outputs} '
-        f'on a {trace.input_size} probe; first wrong step: {culprit}. Leave '
-        'that step out of steps')
+        return {}
+    wrong = {
+        step: f'at its initial ratio its DynOPool gives {seen.get(step)} '
+        f'where the plain layer gives {expected[step]} on the '
+        f'{trace.input_size} probe'
+        for step in names
+        if step in expected and seen.get(step) != expected[step]
+    }
+    if not wrong:
+        raise ConversionError(
+            f'{type(backbone).__name__}: at the initial ratios the converted '
+            f'backbone gives outputs {outputs}, the plain one '
+            f'{trace.outputs} on a {trace.input_size} probe, although every '
+            'DynOPool gives its plain size; convert fewer steps')
+    return wrong
 
 
 def set_ratios(layers: Sequence[DynOPool]) -> list:
@@ -177,19 +185,21 @@ def runs_at(backbone: nn.Module, layers: Sequence[DynOPool],
 def unstable_steps(backbone: nn.Module, names: Mapping[str, str],
                    size: Size) -> Dict[str, str]:
     """``{step: error}`` of the steps whose learned ratio breaks the
-    forward (one probe in all when none does, one per step otherwise)."""
+    forward: one probe in all when none does; otherwise the steps are
+    taken in order and kept while the forward still runs with every kept
+    step moved (one probe per step), which also finds steps that only fail
+    together (two paths that must agree)."""
     layers = {s: backbone.get_submodule(n) for s, n in names.items()}
     layers = {s: m for s, m in layers.items() if isinstance(m, DynOPool)}
     if runs_at(backbone, list(layers.values()), size) is None:
         return {}
-    failures = {}
+    kept, failures = [], {}
     for step, layer in layers.items():
-        error = runs_at(backbone, [layer], size)
-        if error is not None:
+        error = runs_at(backbone, kept + [layer], size)
+        if error is None:
+            kept.append(layer)
+        else:
             failures[step] = error
-    if not failures:
-        failures = {'(all together)': 'the forward fails only when every '
-                    'ratio moves'}
     return failures
 
 
@@ -250,20 +260,28 @@ def convert_backbone(backbone: nn.Module,
         conversion.skipped.update(found.skipped)
     apply_steps(backbone, chosen, dynopool_cfg, conversion, strict=by_hand)
     conversion.followers = install_followers(backbone, trace)
-    check_initial_shapes(backbone, trace, conversion.names,
-                         expected_sizes(trace, chosen, found.members))
-    unstable = unstable_steps(backbone, conversion.names, trace.input_size)
-    if unstable and (by_hand or rebuild is None
-                     or '(all together)' in unstable):
+    wrong = initial_mismatches(backbone, trace, conversion.names,
+                               expected_sizes(trace, chosen, found.members))
+    if wrong and (by_hand or rebuild is None):
+        step, why = next(iter(wrong.items()))
+        raise ConversionError(
+            f'{type(backbone).__name__}: at the initial ratios the output '
+            f'shapes differ from the plain backbone\'s; first wrong step: '
+            f'{step} ({why}). Leave that step out of steps')
+    unstable = {} if wrong else unstable_steps(backbone, conversion.names,
+                                                 trace.input_size)
+    if unstable and (by_hand or rebuild is None):
         raise ConversionError(
             f'{type(backbone).__name__}: with learned ratios the forward '
             f'fails at steps {unstable}; leave them out of steps')
-    if unstable:
+    if wrong or unstable:
         reasons = {
             name: 'its learned ratio breaks the forward (its output meets '
             f'a path of fixed size): {error}'
             for name, error in unstable.items()
         }
+        reasons.update(wrong)
+        unstable = reasons
         return convert_backbone(
             rebuild(), [s for s in conversion.names if s not in unstable],
             dynopool_cfg, trace.input_size, rebuild,

@@ -14,7 +14,9 @@ forward hooks on the existing modules, so no parameter is renamed:
   ``j`` to a lower-resolution branch ``i``) follow branch ``i``; they keep
   their strides, and the branch resolutions are learned by the DynOPools
   of the transitions;
-* **UNet**: each decoder block's upsampler follows the skip connection.
+* **UNet**: each decoder block's upsampler follows the skip connection;
+* **BiSeNetV2**: the detail branch's downsampler in the bilateral guided
+  aggregation follows the semantic branch's size.
 
 :func:`follower_exclusions` names the layers that followers govern, so the
 step finder leaves them alone (with the reason).
@@ -66,6 +68,10 @@ def _remember_first(memo: SizeMemo, module, args):
     memo.sizes = [tuple(args[0].shape[2:])]
 
 
+def _remember_second(memo: SizeMemo, module, args):
+    memo.sizes = [tuple(args[1].shape[2:])]
+
+
 def _follow(memo: SizeMemo, index: int, module, args, output):
     return _resize_to(output, memo.sizes[index])
 
@@ -96,6 +102,10 @@ def follower_exclusions(backbone: nn.Module) -> Dict[str, str]:
             excluded[f'{name}.upsample'] = (
                 'a UNet decoder upsampler: it follows the size of its skip '
                 'connection, which the encoder DynOPools learn')
+        elif _is(module, 'BGALayer'):
+            excluded[f'{name}.detail_down'] = (
+                'the BiSeNetV2 aggregation downsampler of the detail branch: '
+                'it follows the size of the semantic branch')
     return excluded
 
 
@@ -138,4 +148,11 @@ def install_followers(backbone: nn.Module, trace: Trace) -> List[str]:
             module.upsample.register_forward_hook(
                 functools.partial(_follow, memo, 0))
             installed.append(f'{name}.upsample')
+        elif _is(module, 'BGALayer'):
+            memo = SizeMemo()
+            module.register_forward_pre_hook(
+                functools.partial(_remember_second, memo))
+            module.detail_down.register_forward_hook(
+                functools.partial(_follow, memo, 0))
+            installed.append(f'{name}.detail_down')
     return installed

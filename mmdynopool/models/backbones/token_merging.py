@@ -34,7 +34,8 @@ def _resize_tokens(host: nn.Module, args: tuple, output: tuple) -> tuple:
     (kh, kw), (dh, dw) = host.sampler.kernel_size, host.sampler.dilation
     h, w = out_h + dh * (kh - 1), out_w + dw * (kw - 1)
     b, _, c = tokens.shape
-    x = tokens.transpose(1, 2).reshape(b, c, h, w)
+    # contiguous: the view of the transposed tokens is channels-last
+    x = tokens.transpose(1, 2).reshape(b, c, h, w).contiguous()
     x = getattr(host, ATTACHED_NAME)(x)
     return x.flatten(2).transpose(1, 2), (int(x.shape[2]), int(x.shape[3]))
 
