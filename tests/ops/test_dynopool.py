@@ -323,7 +323,9 @@ def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
     assert torch.equal(whole[0],
                        spec_oracle(x, whole[0].shape[2:], aggregation))
     assert whole[1].stride() == torch.empty_like(x).stride()
-    monkeypatch.setattr(functional, 'CHUNK_BYTES', 1)  # one sample a chunk
+    # One sample (NCHW away from r = 0.5: 16 planes) a chunk.
+    monkeypatch.setattr(functional, 'CHUNK_BYTES', 1)
+    monkeypatch.setattr(functional, 'CACHE_CHUNK_BYTES', 1)
     chunked = forward_and_gradients(x, alpha, aggregation)
     monkeypatch.setattr(functional, 'work_layout',
                         functional.memory_format_of)
