@@ -1,0 +1,131 @@
+"""Start training from given DynOPool ratios: hand-set shapes, or the ratios
+a search run learned (search, then retrain from scratch)."""
+import json
+import os.path as osp
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from mmdynopool.ops import DynOPool
+from .ratio_hook import RATIOS_FILE, unwrap
+
+Ratios = Dict[str, Tuple[float, float]]
+
+
+def ratios_from_file(path: str) -> Ratios:
+    """``{layer: (r_h, r_w)}`` from a search run: its work dir or
+    ``dynopool_ratios.json`` (the last record, written by
+    ``DynOPoolRatioHook``), or a checkpoint (``*.alpha`` entries)."""
+    if osp.isdir(path):
+        path = osp.join(path, RATIOS_FILE)
+    if not osp.exists(path):
+        raise FileNotFoundError(f'DynOPoolSetRatiosHook: no such file: {path}')
+    if path.endswith('.json'):
+        with open(path, encoding='utf-8') as f:
+            records = json.load(f)
+        if not isinstance(records, list) or not records:
+            raise ValueError(f'{path} holds no ratio record')
+        last = max(records, key=lambda r: r['iter'])
+        return {
+            name: (float(v['r_h']), float(v['r_w']))
+            for name, v in last['layers'].items()
+        }
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    state = checkpoint.get('state_dict', checkpoint)
+    ratios = {}
+    for key, value in state.items():
+        if key.endswith('.alpha') and value.numel() == 2:
+            a_h, a_w = (float(v) for v in value.double().tolist())
+            ratios[key[:-len('.alpha')]] = (1.0 / a_h, 1.0 / a_w)
+    if not ratios:
+        raise ValueError(f'{path} has no DynOPool alpha')
+    return ratios
+
+
+@HOOKS.register_module()
+class DynOPoolSetRatiosHook(Hook):
+    """Before training, set the ratios of the model's DynOPools.
+
+    * hand-set shapes: ``ratios=dict(pool1=(0.25, 1.0))``;
+    * search, then retrain: ``source='work_dirs/<search run>'`` (its
+      ``dynopool_ratios.json``) or a checkpoint of it. The weights are not
+      taken (train them from scratch); combine with
+      ``dict(type='FreezeDynOPoolHook', freeze_at_iter=0)`` to train only the
+      weights at those sizes.
+
+    Layers are matched by full name or by the last part of it (``pool1``
+    matches ``backbone.pool1``); a name that matches no DynOPool, or a model
+    layer the source does not name (``strict=True``), is an error. A resumed
+    run (``runner.iter > 0``) keeps the ratios of its checkpoint.
+
+    Args:
+        ratios (dict, optional): ``{layer: (r_h, r_w)}`` or ``{layer: r}``.
+        source (str, optional): A search run's work dir,
+            ``dynopool_ratios.json`` or checkpoint.
+        strict (bool): Every DynOPool of the model must get a ratio.
+            Default: False for ``ratios``, True for ``source``.
+    """
+
+    priority = 'HIGHEST'  # before FreezeDynOPoolHook (VERY_HIGH) freezes
+
+    def __init__(self,
+                 ratios: Optional[Dict[str, Union[float, Tuple[float,
+                                                               float]]]] = None,
+                 source: Optional[str] = None,
+                 strict: Optional[bool] = None) -> None:
+        if (ratios is None) == (source is None):
+            raise ValueError('DynOPoolSetRatiosHook: give either ratios or '
+                             'source')
+        if ratios is not None:
+            if not isinstance(ratios, dict) or not ratios:
+                raise ValueError(f'ratios must be a non-empty dict, got '
+                                 f'{ratios!r}')
+            checked = {}
+            for name, value in ratios.items():
+                pair = (value, value) if isinstance(value,
+                                                    (int, float)) else value
+                if len(pair) != 2 or not all(
+                        isinstance(v, (int, float)) and v > 0 for v in pair):
+                    raise ValueError(f'ratio of {name!r} must be r > 0 or '
+                                     f'(r_h, r_w), got {value!r}')
+                checked[name] = (float(pair[0]), float(pair[1]))
+            ratios = checked
+        self.ratios = ratios
+        self.source = source
+        self.strict = (source is not None) if strict is None else strict
+
+    def before_train(self, runner) -> None:
+        if runner.iter > 0:
+            return
+        ratios = self.ratios if self.ratios is not None else \
+            ratios_from_file(self.source)
+        model = unwrap(runner.model)
+        layers = [(n, m) for n, m in model.named_modules()
+                  if isinstance(m, DynOPool)]
+        used, parts = set(), []
+        for name, layer in layers:
+            key = name if name in ratios else name.split('.')[-1]
+            if key not in ratios:
+                if self.strict:
+                    raise ValueError(f'DynOPoolSetRatiosHook: no ratio for '
+                                     f'{name} in {self.source or ratios}')
+                continue
+            used.add(key)
+            r_h, r_w = ratios[key]
+            low, high = layer.ratio_range
+            if not (low <= r_h <= high and low <= r_w <= high):
+                raise ValueError(f'DynOPoolSetRatiosHook: ratio ({r_h}, '
+                                 f'{r_w}) of {name} lies outside its '
+                                 f'ratio_range {layer.ratio_range}')
+            with torch.no_grad():
+                layer.alpha.copy_(
+                    torch.tensor([1.0 / r_h, 1.0 / r_w],
+                                 dtype=layer.alpha.dtype))
+            parts.append(f'{name}: r=({r_h:.4f}, {r_w:.4f})')
+        unused = [k for k in ratios if k not in used]
+        if unused and (self.ratios is not None or self.strict):
+            raise ValueError(f'DynOPoolSetRatiosHook: no DynOPool named '
+                             f'{unused} in the model')
+        runner.logger.info('DynOPoolSetRatiosHook: ' + ', '.join(parts))

@@ -1,0 +1,244 @@
+"""The ratio-search options of configs/demo/STUDY.md: DynOPoolFixedAreaHook
+(learn the aspect at a held area), DynOPoolSetRatiosHook (hand-set shapes;
+search, then retrain) and the constructor's alpha_optim_cfg (an EMA of
+alpha's gradient), each in a real runner on tiny inputs."""
+import json
+
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+
+from mmdynopool import DynOPool
+from mmdynopool.engine import (DynOPoolFixedAreaHook,
+                               DynOPoolOptimWrapperConstructor,
+                               DynOPoolSetRatiosHook)
+from mmdynopool.engine.hooks.fixed_area_hook import project_area
+from mmdynopool.ops import StaticDynOPool
+from .test_ratio_hook_and_constructor import Images, TwoStage
+
+
+class Skewed(TwoStage):
+    """TwoStage whose loss rewards a tall, narrow first pool: the task
+    gradient moves alpha_h and alpha_w apart."""
+
+    def forward(self, image, mode='tensor'):
+        image = torch.stack(image) if isinstance(image, list) else image
+        x = self.pool(self.stem(image))
+        out = self.head(self.body(x))
+        if mode != 'loss':
+            return out
+        # d/d alpha_w of mean(pool output) is not that of alpha_h: a
+        # gradient along width only (the pool's output is cropped to rows)
+        return {'loss': out.mean() + 10 * x[:, :, :4].abs().mean()}
+
+
+class NoisyGrad(TwoStage):
+    """TwoStage whose loss flips sign with the batch: alpha's gradient is
+    pure batch-to-batch noise."""
+
+    def forward(self, image, mode='tensor'):
+        image = torch.stack(image) if isinstance(image, list) else image
+        out = super().forward(image)
+        if mode != 'loss':
+            return out
+        return {'loss': out.mean() * image.mean().sign()}
+
+
+def runner_for(work_dir, hooks, max_iters=6, model=None, lr=0.05,
+               optimizer='SGD', paramwise=None):
+    return Runner(
+        model=model or Skewed(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=Images(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(
+            optimizer=dict(type=optimizer, lr=lr),
+            constructor='DynOPoolOptimWrapperConstructor',
+            paramwise_cfg=paramwise or dict(alpha_lr_mult=1.0)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        custom_hooks=hooks,
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=max_iters, by_epoch=False)))
+
+
+def output_area(layer, h, w):
+    out_h, out_w = layer.output_size(h, w)
+    return out_h * out_w
+
+
+# -- DynOPoolFixedAreaHook ---------------------------------------------------
+def test_project_area_keeps_the_aspect_and_stays_at_most_the_area():
+    layer = DynOPool((0.6, 0.3))  # aspect r_h / r_w = 2
+    out_h, out_w = project_area(layer, 40, 40, 400.0)
+    r_h, r_w = layer.ratio
+    assert out_h * out_w <= 400
+    assert (out_h, out_w) == layer.output_size(40, 40)
+    assert r_h / r_w == pytest.approx(2.0, rel=1e-5)
+    # as close as the rounding allows: the continuous area barely below
+    assert r_h * 40 * r_w * 40 == pytest.approx(400, rel=0.03)
+    # a ratio at its bound: the other axis takes the area
+    bounded = DynOPool((0.9, 0.1), ratio_range=(0.05, 1.0))
+    project_area(bounded, 40, 40, 1400.0)
+    r_h, r_w = bounded.ratio
+    assert r_h == pytest.approx(1.0)
+    assert output_area(bounded, 40, 40) <= 1400
+    assert r_w * 40 * 40 == pytest.approx(1400, rel=0.03)
+
+
+def test_fixed_area_hook_learns_aspect_at_the_initial_area(tmp_path):
+    free = runner_for(tmp_path / 'free', hooks=[], lr=0.1)
+    free.train()
+    held = runner_for(tmp_path / 'held', lr=0.1,
+                      hooks=[dict(type='DynOPoolFixedAreaHook')])
+    held.train()
+    # without the hook, the task gradient changes the area of pool
+    # (the control: the assertions below could fail)
+    r_h, r_w = free.model.pool.ratio
+    assert abs(r_h * r_w * 32 * 32 / 256 - 1) > 0.08
+    for model, shape, initial in ((held.model.pool, (32, 32), 16 * 16),
+                                  (held.model.body[1], (16, 16), 8 * 10)):
+        r_h, r_w = model.ratio
+        area = output_area(model, *shape)
+        assert area <= initial
+        assert r_h * r_w * shape[0] * shape[1] == pytest.approx(
+            initial, rel=0.08)
+    # and the aspect did move
+    r_h, r_w = held.model.pool.ratio
+    assert abs(r_h / r_w - 1) > 0.05
+
+
+def test_fixed_area_hook_on_named_layers_only(tmp_path):
+    runner = runner_for(
+        tmp_path, hooks=[dict(type='DynOPoolFixedAreaHook', layers=['pool'])])
+    runner.train()
+    assert output_area(runner.model.pool, 32, 32) <= 16 * 16
+    with pytest.raises(ValueError, match='no DynOPool named'):
+        runner_for(tmp_path / 'bad', hooks=[
+            dict(type='DynOPoolFixedAreaHook', layers=['pool9'])
+        ]).train()
+    with pytest.raises(ValueError, match='area_scale'):
+        DynOPoolFixedAreaHook(area_scale=0)
+    with pytest.raises(ValueError, match='layers'):
+        DynOPoolFixedAreaHook(layers='pool')
+    assert HOOKS.get('DynOPoolFixedAreaHook') is DynOPoolFixedAreaHook
+
+
+# -- DynOPoolSetRatiosHook ---------------------------------------------------
+def test_set_ratios_then_freeze_trains_at_the_hand_set_shape(tmp_path):
+    runner = runner_for(tmp_path, hooks=[
+        dict(type='DynOPoolSetRatiosHook', ratios=dict(pool=(0.25, 1.0))),
+        dict(type='FreezeDynOPoolHook', freeze_at_iter=0)
+    ], max_iters=2)
+    runner.train()
+    pool = runner.model.pool
+    assert isinstance(pool, StaticDynOPool)
+    assert pool.ratio == pytest.approx((0.25, 1.0))
+    assert runner.model.body[1].ratio == pytest.approx((0.5, 0.6))
+
+
+def test_search_then_retrain_takes_ratios_not_weights(tmp_path):
+    search = runner_for(tmp_path / 'search',
+                        hooks=[dict(type='DynOPoolRatioHook', interval=1)])
+    search.train()
+    records = json.load(open(tmp_path / 'search' / 'dynopool_ratios.json'))
+    learned = records[-1]['layers']
+    assert learned['pool']['r_h'] != pytest.approx(0.5)  # it did learn
+    for source in (str(tmp_path / 'search'),
+                   str(tmp_path / 'search' / 'iter_6.pth')):
+        retrain = runner_for(tmp_path / 'retrain', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=source)
+        ], max_iters=1, lr=0.0)
+        retrain.train()
+        for name, layer in (('pool', retrain.model.pool),
+                            ('body.1', retrain.model.body[1])):
+            if source.endswith('.pth'):
+                expected = search.model.get_submodule(name).ratio
+            else:
+                expected = (learned[name]['r_h'], learned[name]['r_w'])
+            assert layer.ratio == pytest.approx(expected, rel=1e-5)
+        # weights from scratch, not the search run's
+        assert not torch.equal(retrain.model.stem.weight,
+                               search.model.stem.weight)
+
+
+def test_set_ratios_errors_are_named(tmp_path):
+    with pytest.raises(ValueError, match='either ratios or source'):
+        DynOPoolSetRatiosHook()
+    with pytest.raises(ValueError, match='ratio of'):
+        DynOPoolSetRatiosHook(ratios=dict(pool=(0.5, -1)))
+    with pytest.raises(ValueError, match=r"no DynOPool named \['pool7'\]"):
+        runner_for(tmp_path / 'a', hooks=[
+            dict(type='DynOPoolSetRatiosHook', ratios=dict(pool7=0.5))
+        ], max_iters=1).train()
+    with pytest.raises(ValueError, match='outside its ratio_range'):
+        runner_for(tmp_path / 'b', hooks=[
+            dict(type='DynOPoolSetRatiosHook', ratios=dict(pool=9.0))
+        ], max_iters=1).train()
+    path = tmp_path / 'one.json'
+    path.write_text(json.dumps([{'iter': 1, 'layers': {
+        'pool': {'r_h': 0.4, 'r_w': 0.6}}}]))
+    with pytest.raises(ValueError, match='no ratio for body.1'):
+        runner_for(tmp_path / 'c', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=str(path))
+        ], max_iters=1).train()
+    with pytest.raises(FileNotFoundError, match='no such file'):
+        runner_for(tmp_path / 'd', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=str(tmp_path / 'x'))
+        ], max_iters=1).train()
+
+
+# -- alpha_optim_cfg ---------------------------------------------------------
+def test_alpha_optim_cfg_sets_alpha_group_only():
+    model = TwoStage()
+    constructor = DynOPoolOptimWrapperConstructor(
+        dict(optimizer=dict(type='AdamW', lr=0.1, weight_decay=0.01)),
+        dict(alpha_lr_mult=3.0, alpha_optim_cfg=dict(betas=(0.99, 0.999))))
+    optim = constructor(model).optimizer
+    alpha_ids = {id(model.pool.alpha), id(model.body[1].alpha)}
+    seen = 0
+    for group in optim.param_groups:
+        if {id(p) for p in group['params']} & alpha_ids:
+            seen += 1
+            assert group['betas'] == (0.99, 0.999)
+            assert group['lr'] == pytest.approx(0.3)
+            assert group['weight_decay'] == 0
+        else:
+            assert group['betas'] == (0.9, 0.999)
+    assert seen == 2
+    with pytest.raises(ValueError, match='alpha_optim_cfg'):
+        DynOPoolOptimWrapperConstructor(
+            dict(optimizer=dict(type='AdamW', lr=0.1)),
+            dict(alpha_optim_cfg=dict(lr=1.0)))
+
+
+def test_alpha_ema_smooths_alpha_steps(tmp_path):
+    """With beta1 = 0.99 alpha's first moment averages over ~100 steps:
+    on noisy gradients (random images) alpha's steps turn direction
+    less often than with beta1 = 0.9."""
+
+    def sign_changes(beta1):
+        torch.manual_seed(0)
+        runner = runner_for(
+            tmp_path / str(beta1), hooks=[], max_iters=40, model=NoisyGrad(),
+            lr=0.01, optimizer='Adam',
+            paramwise=dict(alpha_lr_mult=1.0,
+                           alpha_optim_cfg=dict(betas=(beta1, 0.999))))
+        values = []
+
+        class Track(Hook):
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                values.append(float(runner.model.pool.alpha[0]))
+
+        runner.register_hook(Track())
+        runner.train()
+        steps = torch.tensor(values).diff()
+        return int((steps[1:].sign() != steps[:-1].sign()).sum())
+
+    assert sign_changes(0.99) < sign_changes(0.9)
