@@ -1,51 +1,80 @@
-"""Benchmark DynOPool's forward + backward against max_pool2d.
+"""Benchmark DynOPool's forward + backward against max_pool2d and the
+memory-traffic floor, per backend.
 
-The point is the *ratios*, not the times: DynOPool replaces a max-pool (or a
-stride-2 convolution), so what matters is how much more a training step of
-the resizing layer costs than the max-pool it replaces, on the same machine,
-with the same threads, shapes and dtype. Absolute times vary with hardware.
+DynOPool replaces a max-pool (or a stride-2 convolution), so what matters is
+how much more a training step of the resizing layer costs than the max-pool
+it replaces, on the same machine, with the same threads, shapes and dtype;
+and how far each backend is from the least it could cost. Absolute times
+vary with hardware.
 
-Routes, each timed as forward + backward with a fixed output gradient:
+For each device, one table: a row per dtype and ratio ``r`` (default 0.5,
+0.45, 0.55, (0.4, 0.7), 1, 2), each timed as forward + backward with a fixed
+output gradient:
 
-* ``max_pool2d``: ``F.max_pool2d(x, 2)``, the baseline (ratio 1);
-* ``DynOPool (ours)``: :func:`mmdynopool.ops.dynopool2d`, gradients for
-  ``x`` and ``alpha``;
-* ``interp+max_pool``: ``max_pool2d(interpolate(x, 2*size), 2)`` under
-  autograd, gradient for ``x`` only (the deploy form; a lower bound);
-* ``naive grid_sample``: :func:`mmdynopool.ops.dynopool2d_reference`, the
-  spec written out with ``grid_sample`` and autograd (``x`` and ``alpha``).
+* ``max_pool2d``: ``F.max_pool2d(x, 2)``, gradient for ``x`` (the baseline);
+* ``DynOPool (ours)``, per backend: ``dynopool2d(x, alpha, backend=...)``,
+  gradients for ``x`` and ``alpha``; ``'torch'`` everywhere, ``'triton'`` on
+  CUDA only (Triton runs CPU tensors only in its interpreter, which is a
+  correctness tool, not a backend to time).
 
-The table shows the median of the timed runs and the best one, each with
-its ratio to max_pool2d; the routes take turns, so a change in the load
-affects them alike. On a busy machine (see the load average printed on top)
-multi-threaded timings mislead: every parallel kernel may wait for a thread
-that another process holds, which penalises routes made of many kernels
-more than max_pool2d; ``--threads 1 --clock cpu`` (the thread's CPU time,
-which the other processes do not inflate) and the best-of column are
-steadier.
+Each DynOPool time is given against max_pool2d (``x max_pool2d``) and against
+the memory-traffic floor (``x floor``): the bytes that must move, forward
+(read ``x``, write the output) and backward (read the output gradient, write
+the input gradient), i.e. ``(2*|x| + 2*|out|) * itemsize``, at the device's
+copy bandwidth, measured here as the best of a few ``y.copy_(x)`` of a large
+buffer (bytes read + written per second).
+
+Times are the median of the timed runs and the best one (``median/best``);
+ratios are median against median and best against best. The routes take
+turns, so a change in the load affects them alike. On a busy machine (see
+the load average printed on top) multi-threaded timings mislead: every
+parallel kernel may wait for a thread that another process holds, which
+penalises routes made of many kernels more than max_pool2d; ``--threads 1
+--clock cpu`` (the thread's CPU time, which the other processes do not
+inflate) and the best-of ratios are steadier.
 
 Example::
 
     python tools/analysis_tools/benchmark_dynopool.py --device cpu --threads 2
+    python tools/analysis_tools/benchmark_dynopool.py --device cuda \\
+        --ratios 0.5 0.4,0.7 1
 """
 import argparse
 import os
 import statistics
 import time
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from mmdynopool.ops import dynopool2d, dynopool2d_reference
+from mmdynopool.ops import dynopool2d
 from mmdynopool.ops.functional import output_size
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
           'fp16': torch.float16}
-RATIOS = ((0.5, 0.5), (0.6, 1.4))
+RATIOS = ((0.5, 0.5), (0.45, 0.45), (0.55, 0.55), (0.4, 0.7), (1.0, 1.0),
+          (2.0, 2.0))
+CPU_TRITON_SKIPPED = ('triton backend skipped on the CPU: Triton runs CPU '
+                      'tensors only in its interpreter (TRITON_INTERPRET=1), '
+                      'a correctness tool, not a backend to time')
 
 
-def parse_args():
+def ratio_arg(text: str) -> Tuple[float, float]:
+    """``r`` or ``r_h,r_w``."""
+    try:
+        values = [float(v) for v in text.split(',')]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) <= 0:
+        raise argparse.ArgumentTypeError(
+            f'a ratio is r or r_h,r_w with positive numbers, got {text!r}')
+    return values[0], values[1]
+
+
+def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=('cpu', 'cuda', 'all'),
                         default='all', help='cuda runs only if available')
@@ -57,6 +86,9 @@ def parse_args():
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help="cpu: the calling thread's CPU time, for CPU "
                         'runs with --threads 1 on a busy machine')
+    parser.add_argument('--ratios', type=ratio_arg, nargs='+',
+                        default=list(RATIOS), metavar='R',
+                        help='r or r_h,r_w (default: %(default)s)')
     parser.add_argument('--cpu-shape', type=int, nargs=4,
                         default=(8, 64, 128, 128), metavar=('N', 'C', 'H',
                                                             'W'))
@@ -64,33 +96,61 @@ def parse_args():
                         default=(32, 64, 256, 256), metavar=('N', 'C', 'H',
                                                              'W'))
     parser.add_argument('--cpu-dtypes', nargs='+', choices=DTYPES,
-                        default=['fp32'])
+                        default=['fp32', 'bf16'])
     parser.add_argument('--cuda-dtypes', nargs='+', choices=DTYPES,
                         default=['fp32', 'bf16'])
-    return parser.parse_args()
-
-
-def routes(ratio: Tuple[float, float]) -> List[Tuple[str, Callable]]:
-    """``(name, fn(x, alpha))`` for every route at one ratio."""
-
-    def max_pool(x, alpha):
-        return F.max_pool2d(x, 2)
-
-    def interp_max_pool(x, alpha):
-        size = (2 * output_size(x.shape[2], ratio[0]),
-                2 * output_size(x.shape[3], ratio[1]))
-        queries = F.interpolate(
-            x, size=size, mode='bilinear', align_corners=False)
-        return F.max_pool2d(queries, 2)
-
-    return [('max_pool2d', max_pool), ('DynOPool (ours)', dynopool2d),
-            ('interp+max_pool', interp_max_pool),
-            ('naive grid_sample', dynopool2d_reference)]
+    parser.add_argument('--copy-mib', type=int, default=None,
+                        help='buffer of the bandwidth measurement (default: '
+                        '256 MiB on the CPU, 1024 MiB on CUDA)')
+    return parser.parse_args(argv)
 
 
 def synchronize(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+def make_clock(device: torch.device, clock: str) -> Callable[[], float]:
+    if clock == 'cpu' and device.type == 'cpu':
+        return time.thread_time
+    return time.perf_counter
+
+
+def copy_bandwidth(device: torch.device, mib: int,
+                   clock: Callable[[], float], tries: int = 5) -> float:
+    """Bytes per second that ``y.copy_(x)`` moves (read + write), best of
+    ``tries`` on a ``mib`` MiB buffer."""
+    x = torch.empty(mib << 20, dtype=torch.uint8, device=device)
+    x.fill_(1)
+    y = torch.empty_like(x)
+    y.copy_(x)  # fault in the pages before timing
+    best = float('inf')
+    for _ in range(tries):
+        synchronize(device)
+        start = clock()
+        y.copy_(x)
+        synchronize(device)
+        best = min(best, clock() - start)
+    return 2 * x.numel() / max(best, 1e-9)
+
+
+def triton_skip_reason(device: torch.device) -> Optional[str]:
+    """Why the triton backend is not timed on ``device`` (None: it is)."""
+    if device.type != 'cuda':
+        return CPU_TRITON_SKIPPED
+    from mmdynopool.ops import triton_backend
+    if not triton_backend.triton_available():
+        return 'triton backend skipped: triton does not import'
+    return None
+
+
+def routes(device: torch.device) -> List[Tuple[str, Optional[str]]]:
+    """``(name, backend)``: max_pool2d (backend None) and each backend that
+    runs on ``device``."""
+    names = [('max_pool2d', None), ('torch', 'torch')]
+    if triton_skip_reason(device) is None:
+        names.append(('triton', 'triton'))
+    return names
 
 
 def timed_step(fn: Callable, x: torch.Tensor, alpha: torch.Tensor,
@@ -107,66 +167,117 @@ def timed_step(fn: Callable, x: torch.Tensor, alpha: torch.Tensor,
 
 def bench_case(device: torch.device, shape: Sequence[int],
                dtype: torch.dtype, ratio: Tuple[float, float],
-               args) -> List[Tuple[str, List[float]]]:
-    """``(route, seconds of each timed run)`` for all routes at one
-    configuration; the routes take turns."""
+               args) -> Dict[str, List[float]]:
+    """Seconds of each timed run per route at one configuration; the
+    routes take turns."""
     x = torch.randn(*shape, device=device, dtype=dtype, requires_grad=True)
     cases = []
-    for name, fn in routes(ratio):
-        learns_alpha = fn in (dynopool2d, dynopool2d_reference)
+    for name, backend in routes(device):
+        if backend is None:
+            def fn(x, alpha):
+                return F.max_pool2d(x, 2)
+        else:
+            def fn(x, alpha, backend=backend):
+                return dynopool2d(x, alpha, backend=backend)
         alpha = torch.tensor([1 / ratio[0], 1 / ratio[1]], device=device,
-                             requires_grad=learns_alpha)
+                             requires_grad=backend is not None)
         cases.append((name, fn, alpha, torch.randn_like(fn(x, alpha))))
-    clock = time.perf_counter
-    if args.clock == 'cpu' and device.type == 'cpu':
-        clock = time.thread_time
+    clock = make_clock(device, args.clock)
     times = {name: [] for name, *_ in cases}
     for step in range(args.warmup + args.repeat):
         for name, fn, alpha, grad in cases:
             seconds = timed_step(fn, x, alpha, grad, clock)
             if step >= args.warmup:
                 times[name].append(seconds)
-    return [(name, times[name]) for name, *_ in cases]
+    return times
 
 
-def print_table(title: str, results: List[Tuple[str, List[float]]]) -> None:
-    """Median and best forward + backward time per route, each with its
-    ratio to the first route (max_pool2d)."""
-    summaries = [(name, statistics.median(times), min(times))
-                 for name, times in results]
-    _, base_median, base_best = summaries[0]
+def floor_seconds(shape: Sequence[int], ratio: Tuple[float, float],
+                  dtype: torch.dtype, bandwidth: float) -> float:
+    """The memory-traffic floor of forward + backward: read x and write
+    the output, read the output gradient and write the input gradient."""
+    n, c, h, w = shape
+    out = n * c * output_size(h, ratio[0]) * output_size(w, ratio[1])
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return (2 * n * c * h * w + 2 * out) * itemsize / bandwidth
+
+
+def pair(a: float, b: float) -> str:
+    """``median/best`` with three significant digits each."""
+    return f'{a:.3g}/{b:.3g}'
+
+
+def print_table(title: str, rows: List[Tuple[str, Tuple[float, float],
+                                             Sequence[int], float,
+                                             Dict[str, List[float]]]],
+                names: Sequence[str]) -> None:
+    """One row per (dtype, ratio): the floor, max_pool2d, and per backend
+    its time (median/best ms), ``x max_pool2d`` and ``x floor``."""
     print(f'\n{title}')
-    print(f'  {"route":<20}{"median ms":>11}{"x max_pool2d":>14}'
-          f'{"best ms":>10}{"x max_pool2d":>14}')
-    for name, median, best in summaries:
-        print(f'  {name:<20}{median * 1e3:>11.2f}{median / base_median:>14.2f}'
-              f'{best * 1e3:>10.2f}{best / base_best:>14.2f}')
+    header = (f'  {"dtype":<6}{"r":<12}{"out":>10} {"floor ms":>9}'
+              f' {"max_pool2d ms":>15}')
+    for name in names[1:]:
+        header += (f' {name + " ms":>15} {"x max_pool2d":>13}'
+                   f' {"x floor":>13}')
+    print(header)
+    for dtype_name, ratio, out, floor, times in rows:
+        base = statistics.median(times['max_pool2d']), min(
+            times['max_pool2d'])
+        line = (f'  {dtype_name:<6}{f"({ratio[0]:g}, {ratio[1]:g})":<12}'
+                f'{"x".join(map(str, out)):>10} {floor * 1e3:>9.3g}'
+                f' {pair(base[0] * 1e3, base[1] * 1e3):>15}')
+        for name in names[1:]:
+            med, best = statistics.median(times[name]), min(times[name])
+            line += (f' {pair(med * 1e3, best * 1e3):>15}'
+                     f' {pair(med / base[0], best / base[1]):>13}'
+                     f' {pair(med / floor, best / floor):>13}')
+        print(line)
 
 
-def main():
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    configs = []
+    devices = []
     if args.device in ('cpu', 'all'):
-        configs += [('cpu', args.cpu_shape, d) for d in args.cpu_dtypes]
+        devices.append(('cpu', args.cpu_shape, args.cpu_dtypes))
     if args.device in ('cuda', 'all'):
         if torch.cuda.is_available():
-            configs += [('cuda', args.cuda_shape, d) for d in args.cuda_dtypes]
+            devices.append(('cuda', args.cuda_shape, args.cuda_dtypes))
         else:
             print('CUDA is not available: skipping the cuda runs')
     print(f'torch {torch.__version__}, {args.threads} CPU threads, '
           f'{args.clock} clock on the CPU, {args.repeat} timed runs per '
-          f'route, load average {os.getloadavg()[0]:.1f} on '
-          f'{os.cpu_count()} CPUs')
-    for device, shape, dtype_name in configs:
-        device = torch.device(device)
-        for ratio in RATIOS:
-            results = bench_case(device, shape, DTYPES[dtype_name], ratio,
-                                 args)
-            print_table(
-                f'{device.type} {dtype_name} {"x".join(map(str, shape))} '
-                f'r=({ratio[0]}, {ratio[1]})', results)
+          f'route after {args.warmup} warm-up runs, load average '
+          f'{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
+    print('DynOPool (ours): dynopool2d(x, alpha, backend=...) forward + '
+          'backward with the gradients of x and alpha; times median/best '
+          'ms, ratios median/median and best/best')
+    for device_name, shape, dtype_names in devices:
+        device = torch.device(device_name)
+        name = device_name if device.type == 'cpu' else \
+            torch.cuda.get_device_name(device)
+        mib = args.copy_mib or (256 if device.type == 'cpu' else 1024)
+        bandwidth = copy_bandwidth(device, mib,
+                                   make_clock(device, args.clock))
+        skipped = triton_skip_reason(device)
+        if skipped:
+            print(skipped)
+        names = [route for route, _ in routes(device)]
+        rows = []
+        for dtype_name in dtype_names:
+            dtype = DTYPES[dtype_name]
+            for ratio in args.ratios:
+                times = bench_case(device, shape, dtype, ratio, args)
+                out = (output_size(shape[2], ratio[0]),
+                       output_size(shape[3], ratio[1]))
+                rows.append((dtype_name, ratio, out,
+                             floor_seconds(shape, ratio, dtype, bandwidth),
+                             times))
+        print_table(
+            f'{name}: {"x".join(map(str, shape))}, copy bandwidth '
+            f'{bandwidth / 1e9:.1f} GB/s (best of 5 copies of {mib} MiB); '
+            'floor = (2*|x| + 2*|out|) * itemsize / bandwidth', rows, names)
 
 
 if __name__ == '__main__':
