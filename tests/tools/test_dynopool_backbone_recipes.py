@@ -58,6 +58,7 @@ def test_recipe_trains_and_validates_on_tiny_data(recipe, tmp_path):
          '--work-dir', work_dir, '--cfg-options',
          *tiny_options(root, 'hr18' in recipe)], timeout=600))
     assert f'got {num_dynopools} DynOPools' in log
+    assert 'DynOPoolHealthHook' in log and 'DynOPoolRatioHook' in log
     records = scalar_records(work_dir)
     losses = [r['loss'] for r in records if 'loss' in r]
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)

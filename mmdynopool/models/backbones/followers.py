@@ -24,6 +24,7 @@ step finder leaves them alone (with the reason).
 import functools
 from typing import Dict, List, Optional
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -38,11 +39,20 @@ class SizeMemo:
         self.sizes: Optional[List] = None
 
 
+def _exporting() -> bool:
+    return torch.compiler.is_exporting() or torch.jit.is_tracing() or \
+        torch.onnx.is_in_onnx_export()
+
+
 def _resize_to(x, size):
-    """``x`` resized (bilinearly) to ``size`` unless it already has it."""
+    """``x`` resized (bilinearly) to ``size`` unless it already has it.
+
+    While exporting, it always resizes (to the same size that is a no-op):
+    comparing symbolic sizes would fix the exported graph to one size."""
     from mmseg.models.utils import resize
-    if not isinstance(x, Tensor) or x.dim() != 4 or \
-            tuple(x.shape[2:]) == tuple(size):
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        return x
+    if not _exporting() and tuple(x.shape[2:]) == tuple(size):
         return x
     return resize(x, size=tuple(size), mode='bilinear', align_corners=False)
 

@@ -37,7 +37,8 @@ def _resize_tokens(host: nn.Module, args: tuple, output: tuple) -> tuple:
     # contiguous: the view of the transposed tokens is channels-last
     x = tokens.transpose(1, 2).reshape(b, c, h, w).contiguous()
     x = getattr(host, ATTACHED_NAME)(x)
-    return x.flatten(2).transpose(1, 2), (int(x.shape[2]), int(x.shape[3]))
+    # sizes kept symbolic while exporting (int() would fix them)
+    return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
 
 
 def _pair(value):

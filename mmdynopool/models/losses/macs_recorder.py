@@ -129,8 +129,11 @@ class MACsRecorder:
                     module.register_forward_hook(
                         functools.partial(self._on_pool, name)))
             elif isinstance(module, MAC_LAYER_TYPES):
+                # First among the layer's hooks: a DynOPool attached after
+                # it by a forward hook (model surgery) replaces its output,
+                # and the layer's cost is that of its own output.
                 self._handles.append(
-                    module.register_forward_hook(self._count))
+                    module.register_forward_hook(self._count, prepend=True))
         self._reset()
 
     def _reset(self) -> None:
