@@ -151,6 +151,12 @@ def measure(config: str,
             if budget_t is not None:
                 entry['budget'] = summarise(budget_t[:, k])
             result['alpha'][f'{name}.{axis}'] = entry
+        # the aspect direction (alpha_h up, alpha_w down, area kept to first
+        # order: d log alpha_h = -d log alpha_w): what the budget term does
+        # not see on a square map
+        a_h, a_w = (float(v) for v in pools[i][1].alpha.detach())
+        aspect = task_alpha_t[:, 2 * i] * a_h - task_alpha_t[:, 2 * i + 1] * a_w
+        result['alpha'][f'{name}.aspect'] = {'task': summarise(aspect)}
     return result
 
 

@@ -278,6 +278,64 @@ def format_baseline(stats: Dict[str, dict], base: Dict[str, dict]) -> str:
     return '\n'.join(lines)
 
 
+def compare_seeds(runs: Dict[str, List[dict]], base: Dict[str, List[dict]],
+                  seeds: Sequence[int]) -> Dict[str, dict]:
+    """Per variant and seed: DynOPool's mIoU minus the fixed-stride twin's
+    (same seed), its GMACs relative to the twin's, and the layers where
+    ``r_h < r_w``; plus the mean +- std of the difference, the seeds ahead
+    and the largest relative GMACs."""
+    result = {}
+    for variant, dyn_runs in runs.items():
+        if variant not in base:
+            continue
+        rows = []
+        for seed, dyn, fixed in zip(seeds, dyn_runs, base[variant]):
+            if dyn.get('mIoU') is None or fixed.get('mIoU') is None:
+                continue
+            rows.append({
+                'seed': seed,
+                'mIoU': dyn['mIoU'],
+                'fixed_mIoU': fixed['mIoU'],
+                'delta': dyn['mIoU'] - fixed['mIoU'],
+                'gmacs_rel': dyn['gmacs'] / fixed['gmacs'],
+                'h_lt_w_layers': sum(v['r_h'] < v['r_w']
+                                     for v in dyn['layers'].values()),
+                'num_layers': len(dyn['layers'])
+            })
+        if not rows:
+            continue
+        result[variant] = {
+            'rows': rows,
+            'delta': mean_std([r['delta'] for r in rows]),
+            'gmacs_rel': mean_std([r['gmacs_rel'] for r in rows]),
+            'max_gmacs_rel': max(r['gmacs_rel'] for r in rows),
+            'seeds_ahead': sum(r['delta'] > 0 for r in rows),
+            'num_seeds': len(rows)
+        }
+    return result
+
+
+def format_per_seed(per_seed: Dict[str, dict]) -> str:
+    """The per-seed comparison of :func:`compare_seeds` as text."""
+    header = (f"{'variant':<10} {'seed':>4} {'mIoU':>7} {'fixed':>7} "
+              f"{'delta':>7} {'GMACs/fixed':>12} {'r_h<r_w':>8}")
+    lines = [header, '-' * len(header)]
+    for variant, entry in per_seed.items():
+        for row in entry['rows']:
+            lines.append(
+                f"{variant:<10} {row['seed']:>4} {row['mIoU']:>7.2f} "
+                f"{row['fixed_mIoU']:>7.2f} {row['delta']:>+7.2f} "
+                f"{row['gmacs_rel']:>12.3f} "
+                f"{row['h_lt_w_layers']:>4}/{row['num_layers']:<3}")
+        lines.append(
+            f"{variant:<10} mean delta {entry['delta'][0]:+.2f}+-"
+            f"{entry['delta'][1]:.2f} mIoU, ahead in {entry['seeds_ahead']}/"
+            f"{entry['num_seeds']} seeds, GMACs {entry['gmacs_rel'][0]:.3f}"
+            f"+-{entry['gmacs_rel'][1]:.3f} of fixed stride (max "
+            f"{entry['max_gmacs_rel']:.3f})")
+    return '\n'.join(lines)
+
+
 # -- running ------------------------------------------------------------------
 def train_command(config: str, work_dir: str, seed: int,
                   cfg_options: Sequence[str] = ()) -> List[str]:
@@ -286,6 +344,18 @@ def train_command(config: str, work_dir: str, seed: int,
         osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
         work_dir, '--cfg-options', f'randomness.seed={seed}', *cfg_options
     ]
+
+
+def set_ratios_hook_index(config: str) -> int:
+    """Index of the ``DynOPoolSetRatiosHook`` in ``config``'s
+    ``custom_hooks`` (for ``--search-work-dir``)."""
+    from mmengine.config import Config
+    hooks = Config.fromfile(config).get('custom_hooks', None) or []
+    for index, hook in enumerate(hooks):
+        if hook.get('type') == 'DynOPoolSetRatiosHook':
+            return index
+    raise ValueError(f'{config} has no DynOPoolSetRatiosHook in custom_hooks'
+                     ' (needed by --search-work-dir)')
 
 
 def max_iters_of(cfg_options: Sequence[str]) -> Optional[int]:
@@ -297,23 +367,38 @@ def max_iters_of(cfg_options: Sequence[str]) -> Optional[int]:
 
 def run_all(template: str, variants: Sequence[str], seeds: Sequence[int],
             work_root: str, reuse: bool, cfg_options: Sequence[str],
-            tag: str, jobs: int = 1) -> Dict[str, List[dict]]:
+            tag: str, jobs: int = 1,
+            search_work_dir: Optional[str] = None) -> Dict[str, List[dict]]:
     """Train (or reuse) every variant x seed and summarise the runs.
 
     ``jobs`` runs train side by side, each with ``OMP_NUM_THREADS`` set to
-    its share of the CPUs (unless the variable is set already)."""
+    its share of the CPUs (unless the variable is set already).
+    ``search_work_dir``: search, then retrain - the run of seed S takes its
+    ratios from ``<search_work_dir>/dynopool/<variant>/seed<S>`` through
+    the config's ``DynOPoolSetRatiosHook``."""
     todo = []
     for variant in variants:
         config = template.format(variant=variant)
         if not osp.isabs(config) and not osp.exists(config):
             config = osp.join(REPO_ROOT, config)
+        hook_index = set_ratios_hook_index(config) \
+            if search_work_dir else None
         for seed in seeds:
             work_dir = osp.join(work_root, tag, variant, f'seed{seed}')
+            options = list(cfg_options)
+            if search_work_dir:
+                source = osp.abspath(
+                    osp.join(search_work_dir, 'dynopool', variant,
+                             f'seed{seed}'))
+                if not run_complete(source):
+                    raise FileNotFoundError(
+                        f'no finished search run in {source}')
+                options.append(f'custom_hooks.{hook_index}.source={source}')
             if reuse and run_complete(work_dir, max_iters_of(cfg_options)):
                 print(f'[{tag}] {variant} seed {seed}: reusing {work_dir}',
                       flush=True)
             else:
-                todo.append((variant, seed, config, work_dir))
+                todo.append((variant, seed, config, work_dir, options))
     env = dict(os.environ)
     if jobs > 1 and 'OMP_NUM_THREADS' not in env:
         cpus = len(os.sched_getaffinity(0)) if hasattr(
@@ -321,9 +406,9 @@ def run_all(template: str, variants: Sequence[str], seeds: Sequence[int],
         env['OMP_NUM_THREADS'] = str(max(1, cpus // jobs))
 
     def train(task) -> None:
-        variant, seed, config, work_dir = task
+        variant, seed, config, work_dir, options = task
         os.makedirs(work_dir, exist_ok=True)
-        command = train_command(config, work_dir, seed, cfg_options)
+        command = train_command(config, work_dir, seed, options)
         print(f'[{tag}] {variant} seed {seed}: ' + ' '.join(command),
               flush=True)
         with open(osp.join(work_dir, 'train_stdout.log'), 'w') as log:
@@ -370,9 +455,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline', action='store_true',
                         help='also train the fixed-stride twins')
     parser.add_argument('--baseline-config', default=BASELINE_TEMPLATE)
+    parser.add_argument('--baseline-work-dir',
+                        help='where the fixed-stride runs live (their '
+                        'WORK_DIR/fixed-stride/<variant>/seed<S>); default: '
+                        '--work-dir. Runs there are trained when missing.')
     parser.add_argument('--num-early', type=int, default=None,
                         help='layers counted as early for finding (b); '
                         'default: the first half (rounded up)')
+    parser.add_argument('--search-work-dir',
+                        help='search, then retrain: the --work-dir of a '
+                        'search run; each seed of --config (which needs a '
+                        'DynOPoolSetRatiosHook) starts from the ratios '
+                        'that seed learned there')
     parser.add_argument('--json-out', help='also write the stats as JSON')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='passed on to tools/train.py (key=value)')
@@ -382,20 +476,27 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
 
-    def collect(template: str, tag: str) -> Dict[str, dict]:
+    raw = {}
+    search_work_dir = args.search_work_dir
+
+    def collect(template: str, tag: str,
+                work_dir: Optional[str] = None,
+                reuse: bool = False) -> Dict[str, dict]:
+        work_dir = work_dir or args.work_dir
         if args.no_train:
             runs = {
                 v: [
-                    summarise_run(
-                        osp.join(args.work_dir, tag, v, f'seed{s}'))
+                    summarise_run(osp.join(work_dir, tag, v, f'seed{s}'))
                     for s in args.seeds
                 ]
                 for v in args.variants
             }
         else:
-            runs = run_all(template, args.variants, args.seeds,
-                           args.work_dir, args.reuse, args.cfg_options, tag,
-                           args.jobs)
+            runs = run_all(template, args.variants, args.seeds, work_dir,
+                           args.reuse or reuse, args.cfg_options, tag,
+                           args.jobs, search_work_dir if tag == 'dynopool'
+                           else None)
+        raw[tag] = runs
         return {v: aggregate(r) for v, r in runs.items()}
 
     stats = collect(args.config, 'dynopool')
@@ -407,10 +508,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(format_findings(findings))
     result = {'seeds': args.seeds, 'dynopool': stats, 'findings': findings}
     if args.baseline:
-        base = collect(args.baseline_config, 'fixed-stride')
+        base = collect(args.baseline_config, 'fixed-stride',
+                       args.baseline_work_dir,
+                       reuse=args.baseline_work_dir is not None)
         print('\nDynOPool vs fixed stride (mean+-std over seeds):\n')
         print(format_baseline(stats, base))
+        per_seed = compare_seeds(raw['dynopool'], raw['fixed-stride'],
+                                 args.seeds)
+        print('\nPer seed (delta = DynOPool - fixed stride, same seed):\n')
+        print(format_per_seed(per_seed))
         result['fixed-stride'] = base
+        result['per_seed'] = per_seed
     if args.json_out:
         os.makedirs(osp.dirname(osp.abspath(args.json_out)), exist_ok=True)
         with open(args.json_out, 'w', encoding='utf-8') as f:

@@ -1,0 +1,114 @@
+"""compare_ratios.py's per-seed comparison, --baseline-work-dir and
+--search-work-dir (search, then retrain), and plot_study.py, on synthetic
+runs (no training)."""
+import json
+import os.path as osp
+
+import pytest
+
+from .test_demo_tools import REPO, load_tool, write_run
+
+
+def make_runs(root, tag, variant, mious, gmacs, ratios=((0.4, 0.6), ) * 3):
+    for seed, (miou, g) in enumerate(zip(mious, gmacs)):
+        write_run(str(root / tag / variant / f'seed{seed}'), list(ratios),
+                  miou, g)
+
+
+def test_per_seed_table_and_baseline_work_dir(tmp_path, capsys):
+    compare = load_tool('compare_ratios')
+    make_runs(tmp_path / 'new', 'dynopool', 'stretched', [91.5, 90.0, 92.0],
+              [0.0120, 0.0126, 0.0127],
+              ratios=((0.3, 0.8), (0.6, 0.4), (0.5, 0.5)))
+    make_runs(tmp_path / 'base', 'fixed-stride', 'stretched',
+              [90.5, 90.4, 91.0], [0.0127] * 3)
+    result = compare.main([
+        '--variants', 'stretched', '--seeds', '0', '1', '2', '--no-train',
+        '--baseline', '--work-dir', str(tmp_path / 'new'),
+        '--baseline-work-dir', str(tmp_path / 'base')
+    ])
+    entry = result['per_seed']['stretched']
+    assert [r['delta'] for r in entry['rows']] == pytest.approx(
+        [1.0, -0.4, 1.0])
+    assert entry['seeds_ahead'] == 2 and entry['num_seeds'] == 3
+    assert entry['delta'][0] == pytest.approx(0.5333, abs=1e-3)
+    assert entry['max_gmacs_rel'] == pytest.approx(1.0)
+    assert entry['gmacs_rel'][0] == pytest.approx((0.012 / 0.0127 + 0.0126 /
+                                                   0.0127 + 1) / 3)
+    # r_h < r_w at pool1 only (the final ratios of every seed)
+    assert [r['h_lt_w_layers'] for r in entry['rows']] == [1, 1, 1]
+    text = capsys.readouterr().out
+    assert 'ahead in 2/3 seeds' in text and '+1.00' in text
+    assert '-0.40' in text
+
+
+def test_search_work_dir_hands_each_seed_its_search_run(tmp_path,
+                                                        monkeypatch):
+    compare = load_tool('compare_ratios')
+    make_runs(tmp_path / 'search', 'dynopool', 'stretched', [90.0, 90.0],
+              [0.012, 0.012])
+    commands = []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        work_dir = command[command.index('--work-dir') + 1]
+        write_run(work_dir, [(0.4, 0.6)] * 3, 91.0)
+
+        class Done:
+            returncode = 0
+
+        return Done()
+
+    monkeypatch.setattr(compare.subprocess, 'run', fake_run)
+    config = osp.join(REPO, 'configs', 'demo', 'study',
+                      'retrain_toynet_{variant}.py')
+    runs = compare.run_all(config, ['stretched'], [0, 1],
+                           str(tmp_path / 'retrain'), False, [], 'dynopool',
+                           search_work_dir=str(tmp_path / 'search'))
+    assert len(runs['stretched']) == 2
+    for seed, command in enumerate(commands):
+        source = osp.abspath(
+            str(tmp_path / 'search' / 'dynopool' / 'stretched' /
+                f'seed{seed}'))
+        # custom_hooks.2 is the retrain config's DynOPoolSetRatiosHook
+        assert f'custom_hooks.2.source={source}' in command
+    with pytest.raises(FileNotFoundError, match='no finished search run'):
+        compare.run_all(config, ['stretched'], [5], str(tmp_path / 'r2'),
+                        False, [], 'dynopool',
+                        search_work_dir=str(tmp_path / 'search'))
+    with pytest.raises(ValueError, match='no DynOPoolSetRatiosHook'):
+        compare.run_all(
+            osp.join(REPO, 'configs', 'demo',
+                     'dynopool_toynet_{variant}.py'), ['stretched'], [0],
+            str(tmp_path / 'r3'), False, [], 'dynopool',
+            search_work_dir=str(tmp_path / 'search'))
+
+
+def test_plot_study_writes_the_figures(tmp_path):
+    plot = load_tool('plot_study')
+    make_runs(tmp_path / 'runs', 'dynopool', 'stretched', [91.0, 90.0],
+              [0.012, 0.012])
+    snr = {'alpha': {}}
+    for layer in ('backbone.pool1', 'backbone.pool2'):
+        for axis in ('h', 'w'):
+            snr['alpha'][f'{layer}.{axis}'] = {
+                'task': {'mean': 0.1, 'std': 0.5, 'snr': 0.2},
+                'budget': {'mean': -0.4, 'std': 0.0, 'snr': 0.0}}
+        snr['alpha'][f'{layer}.aspect'] = {
+            'task': {'mean': -0.3, 'std': 1.0, 'snr': 0.3}}
+    (tmp_path / 'snr.json').write_text(json.dumps(snr))
+    summary = {'per_seed': {'stretched': {
+        'rows': [{'delta': 1.0}, {'delta': 0.5}],
+        'delta': [0.75, 0.35], 'gmacs_rel': [0.98, 0.01]}}}
+    (tmp_path / 'summary.json').write_text(json.dumps(summary))
+    written = plot.main([
+        '--out', str(tmp_path / 'out'), '--snr',
+        f"init, r=0.5={tmp_path / 'snr.json'}", '--runs',
+        f"a={tmp_path / 'runs' / 'dynopool' / 'stretched'}", '--summary',
+        f"a={tmp_path / 'summary.json'}"
+    ])
+    assert set(written) == {'snr', 'trajectories', 'deltas'}
+    for path in written.values():
+        assert osp.getsize(path) > 1000
+    with pytest.raises(ValueError, match='LABEL=PATH'):
+        plot.labelled(['no-label'])
