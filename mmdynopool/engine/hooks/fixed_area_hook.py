@@ -15,20 +15,25 @@ MAX_SHRINK_STEPS = 400
 SHRINK = 1.002
 
 
-def project_area(layer: DynOPool, in_h: int, in_w: int,
-                 pixels: float) -> Tuple[int, int]:
+def project_area(layer: DynOPool, in_h: int, in_w: int, pixels: float,
+                 max_aspect: Optional[float] = None) -> Tuple[int, int]:
     """Scale ``layer.alpha`` in place (both axes by one factor, so that
     ``r_h / r_w`` is kept) so that the layer's output on an ``in_h x in_w``
     input has ``out_h * out_w <= pixels`` with the continuous area
     ``r_h * in_h * r_w * in_w`` as close to ``pixels`` as the rounding of
     the sizes allows; both ratios stay within ``ratio_range`` (where one
-    hits a bound the other takes the rest of the area). Returns the output
-    size."""
+    hits a bound the other takes the rest of the area). ``max_aspect``:
+    first bring ``r_h / r_w`` into ``[1/max_aspect, max_aspect]``. Returns
+    the output size."""
     low, high = layer.alpha_bounds  # alpha = 1 / r
     # the bounds first, as the next forward would (a large step may even
     # have left alpha <= 0)
     a_h, a_w = (min(max(float(v), low), high)
                 for v in layer.alpha.detach().double().tolist())
+    if max_aspect is not None:
+        product = a_h * a_w
+        q = min(max(a_h / a_w, 1.0 / max_aspect), max_aspect)
+        a_h, a_w = math.sqrt(product * q), math.sqrt(product / q)
     target = in_h * in_w / pixels  # alpha_h * alpha_w for the area
     scale = math.sqrt(target / (a_h * a_w))
     a_h, a_w = a_h * scale, a_w * scale
@@ -82,6 +87,10 @@ class DynOPoolFixedAreaHook(Hook):
         layers (Sequence[str], optional): Names (full, or the last part,
             e.g. ``'pool1'``) of the layers to hold; others learn freely.
             Default: all DynOPool layers.
+        max_aspect (float, optional): Also keep ``r_h / r_w`` within
+            ``[1/max_aspect, max_aspect]`` (a guard against a layer running
+            away to a sliver whose weights then hold it there). Default:
+            None (no bound).
     """
 
     # before FreezeDynOPoolHook (VERY_HIGH) freezes, and before the ratio /
@@ -90,7 +99,15 @@ class DynOPoolFixedAreaHook(Hook):
 
     def __init__(self,
                  area_scale: float = 1.0,
-                 layers: Optional[Sequence[str]] = None) -> None:
+                 layers: Optional[Sequence[str]] = None,
+                 max_aspect: Optional[float] = None) -> None:
+        if max_aspect is not None and (isinstance(max_aspect, bool) or
+                                       not isinstance(max_aspect,
+                                                      (int, float))
+                                       or not 1 <= max_aspect < math.inf):
+            raise ValueError(f'max_aspect must be a number >= 1 or None, '
+                             f'got {max_aspect!r}')
+        self.max_aspect = None if max_aspect is None else float(max_aspect)
         if isinstance(area_scale, bool) or not isinstance(
                 area_scale, (int, float)) or not 0 < area_scale < math.inf:
             raise ValueError(f'area_scale must be a number > 0, got '
@@ -148,7 +165,8 @@ class DynOPoolFixedAreaHook(Hook):
                          outputs=None) -> None:
         for name, layer in self._selected(runner):
             if name in self.pixels and name in self.inputs:
-                project_area(layer, *self.inputs[name], self.pixels[name])
+                project_area(layer, *self.inputs[name], self.pixels[name],
+                             self.max_aspect)
 
     def after_train(self, runner) -> None:
         for handle in self._handles:
