@@ -53,9 +53,10 @@ def sum_of_products(a: Tensor, b: Tensor) -> Tensor:
 
 
 CHUNK_BYTES = 24 << 20
-# The separable route's chunks: many passes over each chunk's temporaries,
-# which therefore should stay in the (1-2 MiB) L2 cache of a core (measured
-# best at 1 MiB of about 256 KiB - 24 MiB, 8x64x128x128 fp32).
+# The separable route's chunks, per thread: many passes over each chunk's
+# temporaries, which therefore should stay in the L2 caches of the cores
+# that share each kernel (measured on one thread: best at 1 MiB of 256 KiB
+# to 24 MiB, 8x64x128x128 fp32, 1 MiB L2 per core).
 CACHE_CHUNK_BYTES = 1 << 20
 
 
@@ -241,26 +242,6 @@ def pool_only_backward(ctx, grad_out: Tensor):
 # --------------------------------------------------------------------------
 
 
-def interpolation_weights(in_size: int, out_size: int, lower: Tensor,
-                          dtype: torch.dtype) -> Tensor:
-    """The weight of ``lower + 1`` in each query point's lerp along an axis,
-    with ``F.interpolate``'s arithmetic (the source position
-    ``fma(scale, k + 0.5, -0.5)``, ``scale = in / (2 * out)``, in float32 for
-    every dtype but float64), so that the backward transposes exactly the
-    forward's resize."""
-    k = torch.arange(2 * out_size, dtype=torch.float64)
-    if dtype == torch.float64:
-        source = (in_size / (2 * out_size)) * (k + 0.5) - 0.5
-    else:
-        # float32 operands: their product is exact in float64, so the
-        # float64 sum rounded to float32 is the float32 fma.
-        scale = float(torch.tensor(in_size / (2 * out_size),
-                                   dtype=torch.float32))
-        source = (scale * (k + 0.5) - 0.5).float()
-    source = source.clamp(min=0).to(lower.device)
-    return (source - lower).clamp_(0, 1).to(dtype)
-
-
 def plane_view(x: Tensor) -> Tensor:
     """``x`` as a tensor whose dims 1 and 2 are H and W, without a copy
     where the layout allows: ``(N*C, H, W)`` for NCHW, ``(N, H, W, C)`` for
@@ -325,24 +306,28 @@ def max_with_code(queries: Tensor, out: Tensor) -> Tensor:
     return right_wins | (bottom_wins << 1)
 
 
-def query_gradient(grad: Tensor, code: Optional[Tensor]) -> Tensor:
+def query_gradient(grad: Tensor, code: Optional[Tensor],
+                   transposed: bool = False) -> Tensor:
     """The gradient on the query grid: each cell's to its winning sample
     (max; float arithmetic on the code's bits, as PyTorch's CPU kernels
     multiply by a boolean mask several times slower than by a float one)
-    or a quarter to each (avg)."""
+    or a quarter to each (avg). With ``transposed``, ``grad`` and ``code``
+    are NCHW planes with H and W swapped, and so is the result."""
     shape = (grad.shape[0], grad.shape[1], 2, grad.shape[2], 2,
              *grad.shape[3:])
     if code is None:
         return (grad * 0.25).unsqueeze(2).unsqueeze(4).expand(
             shape).flatten(3, 4).flatten(1, 2)
+    outer, inner = (code & 1, code >> 1) if transposed else (code >> 1,
+                                                             code & 1)
     queries = grad.new_empty(shape)
-    right = grad * (code & 1).to(grad.dtype)
-    left = grad - right
-    bottom = (code >> 1).to(grad.dtype)
-    for column, g in ((0, left), (1, right)):
-        torch.mul(g, bottom, out=queries[:, :, 1, :, column])
-        torch.sub(g, queries[:, :, 1, :, column],
-                  out=queries[:, :, 0, :, column])
+    second = grad * inner.to(grad.dtype)  # the right (transposed: bottom)
+    first = grad - second
+    outer = outer.to(grad.dtype)
+    for position, g in ((0, first), (1, second)):
+        torch.mul(g, outer, out=queries[:, :, 1, :, position])
+        torch.sub(g, queries[:, :, 1, :, position],
+                  out=queries[:, :, 0, :, position])
     return queries.flatten(3, 4).flatten(1, 2)
 
 
@@ -357,14 +342,12 @@ def gather(v: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 class Axis(NamedTuple):
-    """How the query points along one axis read the input (see
-    :func:`position_sensitivity`): ``lower`` and its lerp ``weight`` (of
-    ``lower + 1``), and the ``d position / d alpha`` weights ``above`` and
-    ``below`` of the differences ``v[lower+1] - v[lower]`` and
-    ``v[lower] - v[lower-1]`` (``below`` None where no point sits on a
-    pixel centre)."""
+    """How the query points along one axis move with ``alpha`` (see
+    :func:`position_sensitivity`): the ``d position / d alpha`` weights
+    ``above`` and ``below`` of the differences ``v[lower+1] - v[lower]`` and
+    ``v[lower] - v[lower-1]`` (``below`` None where no point sits on a pixel
+    centre)."""
     lower: Tensor
-    weight: Tensor
     above: Tensor
     below: Optional[Tensor]
 
@@ -375,8 +358,7 @@ def query_axis(in_size: int, out_size: int, alpha: float, device,
                                                     alpha, device)
     below = below.to(dtype) if hits_pixel_centres(in_size, out_size) \
         else None
-    return Axis(lower, interpolation_weights(in_size, out_size, lower,
-                                             dtype), above.to(dtype), below)
+    return Axis(lower, above.to(dtype), below)
 
 
 def broadcast(vector: Tensor, like: Tensor, dim: int) -> Tensor:
@@ -403,33 +385,27 @@ def axis_gradient(v: Tensor, grad: Tensor, dim: int, axis: Axis) -> Tensor:
     return sum_of_products(derivative, grad)
 
 
-def columns_backward(query_grad: Tensor, axis: Axis,
-                     in_w: int) -> Tensor:
-    """The resize's backward along W only: from the query grid to query
-    rows x input columns. Channels-last with PyTorch's kernel (vectorised
-    over C); NCHW planes as two ``index_add_`` of the weighted gradients,
-    which runs 2-3x faster than PyTorch's kernel along that (innermost)
-    axis."""
-    size = (query_grad.shape[1], in_w)
-    if query_grad.dim() == 4:
-        return as_planes(
-            torch.ops.aten.upsample_bilinear2d_backward(
-                as_image(query_grad), list(query_grad.shape[1:3]),
-                [query_grad.shape[0], query_grad.shape[3], *size], False))
-    upper = query_grad * axis.weight
-    target = query_grad.new_zeros((query_grad.shape[0], *size))
-    target.index_add_(2, (axis.lower + 1).clamp_(max=in_w - 1), upper)
-    return target.index_add_(2, axis.lower, query_grad.sub_(upper))
-
-
-def rows_backward_(row_grad: Tensor, out: Tensor) -> None:
-    """The resize's backward along H only, into ``out`` (a plane chunk of
-    the input gradient); PyTorch's kernel, fast in both layouts along this
-    axis."""
-    image = as_image(out)
+def resize_backward(grad: Tensor, in_size: Sequence[int],
+                    out: Optional[Tensor] = None) -> Tensor:
+    """The backward of :func:`resize` from ``grad``'s size to ``in_size``,
+    PyTorch's kernel (into ``out``, a plane chunk, if given). Along one
+    axis only it runs fast where that axis is not the innermost one: along
+    H in NCHW (vectorised over W) and either axis channels-last (over C)."""
+    image = as_image(grad)
+    size = [image.shape[0], image.shape[1], *in_size]
+    args = (image, list(image.shape[2:]), size, False)
+    if out is None:
+        return as_planes(torch.ops.aten.upsample_bilinear2d_backward(*args))
     torch.ops.aten.upsample_bilinear2d_backward.grad_input(
-        as_image(row_grad), list(row_grad.shape[1:3]), list(image.shape),
-        False, grad_input=image)
+        *args, grad_input=as_image(out))
+    return out
+
+
+def transposed(planes: Tensor) -> Tensor:
+    """NCHW planes with H and W swapped, contiguous: along W, PyTorch's
+    resize backward and row gathers run 5-10x slower than along H, more
+    than the two copies cost."""
+    return planes.transpose(1, 2).contiguous()
 
 
 def plane_chunks(planes: Tensor, query_size: Sequence[int]) -> List[slice]:
@@ -444,7 +420,7 @@ def plane_chunks(planes: Tensor, query_size: Sequence[int]) -> List[slice]:
                  query_size[0] * max(query_size[1], planes.shape[2]))
     return chunks(planes.shape[0], values * rest * planes.element_size(),
                   planes.device, 1 if planes.dim() == 4 else 16,
-                  CACHE_CHUNK_BYTES)
+                  CACHE_CHUNK_BYTES * torch.get_num_threads())
 
 
 def separable_forward(ctx, x: Tensor, out_size: Sequence[int],
@@ -488,18 +464,35 @@ def separable_backward(ctx, grad_out: Tensor):
         grad_out.to(x.dtype).contiguous(memory_format=ctx.layout))
     totals = x.new_zeros(2, dtype=torch.promote_types(x.dtype, torch.float32))
     grad_planes = torch.empty_like(planes) if want_x else None
+    # NCHW: the W-axis steps run on planes with H and W swapped.
+    swap = planes.dim() == 3
+    in_h, in_w = x.shape[2:]
     for part in plane_chunks(planes, query_size):
-        query_grad = query_gradient(grads[part], None if code is None else
-                                    code[part])
-        if learn_w:
-            resized = resize(planes[part], (query_size[0], x.shape[3]))
-            totals[1] += axis_gradient(resized, query_grad, 2, cols)
+        grad, chunk = grads[part], planes[part]
+        part_code = None if code is None else code[part]
+        if swap:
+            query_grad = query_gradient(
+                transposed(grad), None if code is None else
+                transposed(part_code), transposed=True)
+            if learn_w:
+                resized = resize(transposed(chunk), (in_w, query_size[0]))
+                totals[1] += axis_gradient(resized, query_grad, 1, cols)
+        else:
+            query_grad = query_gradient(grad, part_code)
+            if learn_w:
+                resized = resize(chunk, (query_size[0], in_w))
+                totals[1] += axis_gradient(resized, query_grad, 2, cols)
         if want_x or learn_h:
-            row_grad = columns_backward(query_grad, cols, x.shape[3])
+            # The resize's backward along W, then along H.
+            if swap:
+                row_grad = transposed(
+                    resize_backward(query_grad, (in_w, query_size[0])))
+            else:
+                row_grad = resize_backward(query_grad, (query_size[0], in_w))
             if learn_h:
-                totals[0] += axis_gradient(planes[part], row_grad, 1, rows)
+                totals[0] += axis_gradient(chunk, row_grad, 1, rows)
             if want_x:
-                rows_backward_(row_grad, grad_planes[part])
+                resize_backward(row_grad, (in_h, in_w), grad_planes[part])
     grad_x = from_plane_view(grad_planes, x) if want_x else None
     grad_alpha = totals.to(ctx.alpha_dtype) if ctx.needs_input_grad[1] \
         else None
