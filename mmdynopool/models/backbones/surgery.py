@@ -228,17 +228,17 @@ def apply_resize_step(root: nn.Module, step: ResizeStep,
             root, step.host,
             DynOPool(init_ratio=init_ratio,
                      **check_dynopool_cfg(dynopool_cfg)))
-    if step.position == 'replace':
-        # The host is the strided layer itself; it goes away entirely.
-        layers = strided_layers(root.get_submodule(scope), prefix=scope)
-        stride = stride_of(layers[0][1]) if layers else (1, 1)
-    else:
-        stride = remove_stride(root, scope, step.same_padding)
+    layers = strided_layers(root.get_submodule(scope), prefix=scope)
+    stride = stride_of(layers[0][1]) if layers else (1, 1)
     init_ratio = step.init_ratio
     if init_ratio is None:
         init_ratio = (1.0 / stride[0], 1.0 / stride[1])
+    # Built first: a bad option fails before any layer is changed.
     dynopool = DynOPool(
         init_ratio=init_ratio, **check_dynopool_cfg(dynopool_cfg))
+    if step.position != 'replace':
+        # ('replace': the host is the strided layer itself; it goes away.)
+        remove_stride(root, scope, step.same_padding)
     return attach_dynopool(root, step.host, dynopool, step.position)
 
 

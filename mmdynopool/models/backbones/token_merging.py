@@ -9,6 +9,7 @@ gets the patch it starts, so the map keeps its size) and a DynOPool at
 The linear layer is unchanged (same parameters), it runs at ``k^2`` times
 the tokens at the initial ratio.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -37,8 +38,10 @@ def _resize_tokens(host: nn.Module, args: tuple, output: tuple) -> tuple:
     # contiguous: the view of the transposed tokens is channels-last
     x = tokens.transpose(1, 2).reshape(b, c, h, w).contiguous()
     x = getattr(host, ATTACHED_NAME)(x)
-    # sizes kept symbolic while exporting (int() would fix them)
-    return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
+    size = (x.shape[2], x.shape[3])  # symbolic while exporting
+    if torch.jit.is_tracing():  # the tracer's 0-d tensors: views need ints
+        size = (int(size[0]), int(size[1]))
+    return x.flatten(2).transpose(1, 2), size
 
 
 def _pair(value):
