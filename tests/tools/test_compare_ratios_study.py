@@ -112,3 +112,43 @@ def test_plot_study_writes_the_figures(tmp_path):
         assert osp.getsize(path) > 1000
     with pytest.raises(ValueError, match='LABEL=PATH'):
         plot.labelled(['no-label'])
+
+
+def test_demo_search_then_retrain_commands(tmp_path):
+    """The README's two commands at a tiny size: the matched search run,
+    then the retrain config from its work dir - it starts (frozen) at the
+    ratios the search ended with, and holds its area."""
+    import os
+    import subprocess
+    import sys
+    short = ['train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+             'custom_hooks.0.interval=1', 'train_dataloader.batch_size=2',
+             'val_dataloader.dataset.num_samples=2']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+
+    def train(config, work_dir, *options):
+        proc = subprocess.run(
+            [sys.executable, 'tools/train.py', f'configs/demo/{config}',
+             '--work-dir', str(work_dir), '--cfg-options', *short,
+             *options], cwd=REPO, env=env, capture_output=True, text=True,
+            timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[
+            -3000:]
+        return proc.stdout + proc.stderr
+
+    search = tmp_path / 'search'
+    train('dynopool-matched_toynet_stretched.py', search,
+          'custom_hooks.1.freeze_at_iter=2',
+          'optim_wrapper.paramwise_cfg.alpha_lr_mult=100.0')
+    last = json.loads((search / 'dynopool_ratios.json').read_text())[-1]
+    ratios = {n: (v['r_h'], v['r_w']) for n, v in last['layers'].items()}
+    assert any(abs(r_h - 0.5) > 1e-3 for r_h, _ in ratios.values())
+    for name, (r_h, r_w) in ratios.items():  # the area was held (a
+        # later layer's input may be a pixel short of the twin's)
+        assert r_h * r_w <= 0.25 * 1.01
+    log = train('dynopool-retrain_toynet_stretched.py', tmp_path / 'retrain',
+                f'custom_hooks.2.source={search}')
+    expected = ', '.join(f'{n}: r=({r_h:.4f}, {r_w:.4f})'
+                         for n, (r_h, r_w) in ratios.items())
+    assert f'DynOPoolSetRatiosHook: {expected}' in log
+    assert 'frozen to their learned ratios' in log
