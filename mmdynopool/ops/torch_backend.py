@@ -253,20 +253,20 @@ def plane_view(x: Tensor) -> Tensor:
     return x.contiguous().view(-1, *x.shape[2:])
 
 
-def as_image(planes: Tensor) -> Tensor:
+def as_image(planes: Tensor, channels: Optional[int]) -> Tensor:
     """A chunk of a :func:`plane_view` as a 4-D tensor for PyTorch's resize
-    kernels (NCHW planes as the channels of one image), and back by
+    kernels: NCHW planes as images of ``channels`` channels (see
+    :func:`plane_chunks`), channels-last as they are; back by
     :func:`as_planes`."""
     if planes.dim() == 4:
         return planes.permute(0, 3, 1, 2)
-    return planes.unsqueeze(0)
+    return planes.view(-1, channels, *planes.shape[1:])
 
 
-def as_planes(image: Tensor) -> Tensor:
-    if image.is_contiguous(memory_format=torch.channels_last) and \
-            not image.is_contiguous():
+def as_planes(image: Tensor, channels: Optional[int]) -> Tensor:
+    if channels is None:
         return image.permute(0, 2, 3, 1)
-    return image.squeeze(0)
+    return image.flatten(0, 1)
 
 
 def from_plane_view(planes: Tensor, like: Tensor) -> Tensor:
@@ -277,12 +277,13 @@ def from_plane_view(planes: Tensor, like: Tensor) -> Tensor:
     return planes.view(*like.shape[:2], *planes.shape[1:3])
 
 
-def resize(planes: Tensor, size: Sequence[int]) -> Tensor:
+def resize(planes: Tensor, size: Sequence[int],
+           channels: Optional[int]) -> Tensor:
     """Bilinear resize of a plane chunk (``align_corners=False``, border
     values), in its own layout."""
     return as_planes(
-        F.interpolate(as_image(planes), size=list(size), mode='bilinear',
-                      align_corners=False))
+        F.interpolate(as_image(planes, channels), size=list(size),
+                      mode='bilinear', align_corners=False), channels)
 
 
 def max_with_code(queries: Tensor, out: Tensor) -> Tensor:
@@ -386,18 +387,20 @@ def axis_gradient(v: Tensor, grad: Tensor, dim: int, axis: Axis) -> Tensor:
 
 
 def resize_backward(grad: Tensor, in_size: Sequence[int],
+                    channels: Optional[int],
                     out: Optional[Tensor] = None) -> Tensor:
     """The backward of :func:`resize` from ``grad``'s size to ``in_size``,
     PyTorch's kernel (into ``out``, a plane chunk, if given). Along one
     axis only it runs fast where that axis is not the innermost one: along
     H in NCHW (vectorised over W) and either axis channels-last (over C)."""
-    image = as_image(grad)
+    image = as_image(grad, channels)
     size = [image.shape[0], image.shape[1], *in_size]
     args = (image, list(image.shape[2:]), size, False)
     if out is None:
-        return as_planes(torch.ops.aten.upsample_bilinear2d_backward(*args))
+        return as_planes(torch.ops.aten.upsample_bilinear2d_backward(*args),
+                         channels)
     torch.ops.aten.upsample_bilinear2d_backward.grad_input(
-        *args, grad_input=as_image(out))
+        *args, grad_input=as_image(out, channels))
     return out
 
 
@@ -408,19 +411,43 @@ def transposed(planes: Tensor) -> Tensor:
     return planes.transpose(1, 2).contiguous()
 
 
-def plane_chunks(planes: Tensor, query_size: Sequence[int]) -> List[slice]:
-    """:func:`chunks` of a plane view, sized by its temporaries per plane
-    (per sample for channels-last): the query grid and the resized rows.
-    NCHW chunks start at multiples of 16 planes: PyTorch's NCHW resize
-    kernel vectorises across planes, so that a chunk that starts elsewhere
-    rounds differently in the last bit from the whole tensor (the deploy
-    form); 16 covers AVX-512's float32 vectors."""
+def plane_chunks(planes: Tensor, channels: int,
+                 query_size: Sequence[int]) -> List[Tuple[slice,
+                                                         Optional[int]]]:
+    """Chunks of a plane view that fit ``CACHE_CHUNK_BYTES`` per thread of
+    temporaries (the query grid and the resized rows), each with the
+    channels its image has for PyTorch's kernels (None: channels-last).
+
+    The forward must round as the deploy form does, and PyTorch's NCHW
+    resize kernel vectorises across the channels of each image: a chunk of
+    planes regrouped into other images rounds differently in the last bit.
+    So NCHW chunks are whole samples or, where one sample is too big, groups
+    of channels that start at multiples of the widest vector there is
+    (64 bytes: AVX-512); channels-last chunks are whole samples."""
     rest = planes[0, 0, 0].numel()
     values = max(planes.shape[1] * planes.shape[2],
                  query_size[0] * max(query_size[1], planes.shape[2]))
-    return chunks(planes.shape[0], values * rest * planes.element_size(),
-                  planes.device, 1 if planes.dim() == 4 else 16,
-                  CACHE_CHUNK_BYTES * torch.get_num_threads())
+    unit = values * rest * planes.element_size()
+    budget = CACHE_CHUNK_BYTES * torch.get_num_threads()
+    if planes.dim() == 4:
+        return [(part, None)
+                for part in chunks(planes.shape[0], unit, planes.device, 1,
+                                   budget)]
+    per_sample = channels * unit
+    if per_sample <= budget or planes.device.type != 'cpu':
+        return [(part, channels)
+                for part in chunks(planes.shape[0] // channels, per_sample,
+                                   planes.device, 1, budget)
+                for part in [slice(part.start * channels,
+                                   part.stop * channels)]]
+    vector = max(64 // planes.element_size(), 1)
+    result = []
+    for group in chunks(channels, unit, planes.device, vector, budget):
+        width = group.stop - group.start
+        for sample in range(0, planes.shape[0], channels):
+            result.append((slice(sample + group.start, sample + group.stop),
+                           width))
+    return result
 
 
 def separable_forward(ctx, x: Tensor, out_size: Sequence[int],
@@ -434,12 +461,13 @@ def separable_forward(ctx, x: Tensor, out_size: Sequence[int],
     out = planes.new_empty((planes.shape[0], *out_size, *planes.shape[3:]))
     code = torch.empty_like(out, dtype=torch.uint8) \
         if aggregation == 'max' else None
-    for part in plane_chunks(planes, query_size):
-        queries = resize(planes[part], query_size)
+    for part, channels in plane_chunks(planes, x.shape[1], query_size):
+        queries = resize(planes[part], query_size, channels)
         if code is not None:
             code[part] = max_with_code(queries, out[part])
         else:
-            out[part] = as_planes(F.avg_pool2d(as_image(queries), 2))
+            out[part] = as_planes(
+                F.avg_pool2d(as_image(queries, channels), 2), channels)
     ctx.save_for_backward(x, code)
     ctx.out_size = tuple(out_size)
     return from_plane_view(out, x)
@@ -467,7 +495,7 @@ def separable_backward(ctx, grad_out: Tensor):
     # NCHW on the CPU: the W-axis steps run on planes with H and W swapped.
     swap = planes.dim() == 3 and x.device.type == 'cpu'
     in_h, in_w = x.shape[2:]
-    for part in plane_chunks(planes, query_size):
+    for part, channels in plane_chunks(planes, x.shape[1], query_size):
         grad, chunk = grads[part], planes[part]
         part_code = None if code is None else code[part]
         if swap:
@@ -475,24 +503,28 @@ def separable_backward(ctx, grad_out: Tensor):
                 transposed(grad), None if code is None else
                 transposed(part_code), transposed=True)
             if learn_w:
-                resized = resize(transposed(chunk), (in_w, query_size[0]))
+                resized = resize(transposed(chunk), (in_w, query_size[0]),
+                                 channels)
                 totals[1] += axis_gradient(resized, query_grad, 1, cols)
         else:
             query_grad = query_gradient(grad, part_code)
             if learn_w:
-                resized = resize(chunk, (query_size[0], in_w))
+                resized = resize(chunk, (query_size[0], in_w), channels)
                 totals[1] += axis_gradient(resized, query_grad, 2, cols)
         if want_x or learn_h:
             # The resize's backward along W, then along H.
             if swap:
                 row_grad = transposed(
-                    resize_backward(query_grad, (in_w, query_size[0])))
+                    resize_backward(query_grad, (in_w, query_size[0]),
+                                    channels))
             else:
-                row_grad = resize_backward(query_grad, (query_size[0], in_w))
+                row_grad = resize_backward(query_grad, (query_size[0], in_w),
+                                           channels)
             if learn_h:
                 totals[0] += axis_gradient(chunk, row_grad, 1, rows)
             if want_x:
-                resize_backward(row_grad, (in_h, in_w), grad_planes[part])
+                resize_backward(row_grad, (in_h, in_w), channels,
+                                grad_planes[part])
     grad_x = from_plane_view(grad_planes, x) if want_x else None
     grad_alpha = totals.to(ctx.alpha_dtype) if ctx.needs_input_grad[1] \
         else None
