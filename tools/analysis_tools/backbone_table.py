@@ -41,6 +41,7 @@ BEGIN = '<!-- backbone table: made by tools/analysis_tools/backbone_table.py -->
 END = '<!-- end of backbone table -->'
 SHAPE = (256, 256)
 CROP = (64, 64)
+EXTRA_TARGETS = ('GenerateEdge', )
 # Recipes whose heads need a larger crop: LR-ASPP's 49x49 average pool.
 CROPS = {'MobileNetV3': (512, 512)}
 
@@ -126,8 +127,16 @@ def to_bn(cfg):
 
 
 def count_gmacs(model, shape=SHAPE) -> float:
+    """GMACs of ``get_flops.py``'s counter, DynOPools frozen to their deploy
+    form (``F.interpolate`` + ``max_pool2d``: same outputs, and a trace that
+    does not depend on the training operator's implementation)."""
     sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
     from get_flops import count_complexity
+
+    from mmdynopool.deploy import freeze_dynopool
+    # In place (the table builds its models for this count only; mmseg's
+    # SwinTransformer does not survive copy.deepcopy).
+    freeze_dynopool(model)
     model.eval()
     return count_complexity(model, shape)['gmacs']
 
@@ -209,10 +218,13 @@ def tiny_train_config(recipe: str, data_root: str, work_dir: str,
         dataset.data_prefix = dict(img_path='leftImg8bit/train',
                                    seg_map_path='gtFine/train')
     dataset.data_root = data_root
+    # Targets some heads need besides the labels (PIDNet's edge map).
+    extra = [t for t in dataset.pipeline if t['type'] in EXTRA_TARGETS]
     dataset.pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations', reduce_zero_label=ade),
         dict(type='Resize', scale=tuple(crop)[::-1], keep_ratio=False),
+        *extra,
         dict(type='PackSegInputs')
     ]
     cfg.train_dataloader.update(
