@@ -294,17 +294,19 @@ def max_with_code(queries: Tensor, out: Tensor) -> Tensor:
     NCHW pooling kernel; ties go to the left column, then the top row."""
     pairs = queries.unflatten(1, (-1, 2))
     top, bottom = pairs[:, :, 0], pairs[:, :, 1]
-    lower = torch.gt(bottom, top).view(torch.uint8).unflatten(2, (-1, 2))
+    lower = torch.gt(bottom, top).unflatten(2, (-1, 2))
     # Left and right columns apart, each contiguous: PyTorch's maximum of
     # two stride-2 views runs 4x slower than this copy and a contiguous one.
     column_max = torch.maximum(top, bottom).unflatten(2, (-1, 2))
     left, right = column_max.movedim(3, 1).contiguous().unbind(1)
-    right_wins = torch.gt(right, left).view(torch.uint8)
+    right_wins = torch.gt(right, left)
     torch.maximum(left, right, out=out)
     lower_left, lower_right = lower[:, :, :, 0], lower[:, :, :, 1]
-    # The winning column's bottom bit, without a (slow) where.
+    # The winning column's bottom bit, without a (slow) where. (No
+    # bool-to-uint8 views: torch.jit.trace, which FlopAnalyzer runs, cannot
+    # record them.)
     bottom_wins = lower_left ^ (right_wins & (lower_left ^ lower_right))
-    return right_wins | (bottom_wins << 1)
+    return right_wins.to(torch.uint8) | (bottom_wins.to(torch.uint8) << 1)
 
 
 def query_gradient(grad: Tensor, code: Optional[Tensor],
