@@ -66,12 +66,12 @@ def chunks(length: int, unit_bytes: int, device: torch.device,
     CPU processes one after the other, ``unit_bytes`` of temporaries each.
 
     Each chunk's temporaries stay below ``budget`` (default
-    ``CHUNK_BYTES``), which keeps them
-    under glibc's largest mmap threshold (32 MiB): the allocator recycles
-    them instead of mapping fresh pages (their page faults cost more than
-    the arithmetic: a fresh 32 MiB buffer takes 15 ms to fault in, a
-    recycled one 2 ms to fill), and they stay in cache. Other devices take
-    everything at once. Chunks start at multiples of ``multiple``."""
+    ``CHUNK_BYTES``), which keeps them under glibc's largest mmap threshold
+    (32 MiB): the allocator recycles them instead of mapping fresh pages
+    (their page faults cost more than the arithmetic: a fresh 32 MiB buffer
+    takes 15 ms to fault in, a recycled one 2 ms to fill), and they stay in
+    cache. Chunks start at multiples of ``multiple``. Other devices take
+    everything at once."""
     if device.type != 'cpu':
         return [slice(0, length)]
     budget = CHUNK_BYTES if budget is None else budget
@@ -242,14 +242,15 @@ def pool_only_backward(ctx, grad_out: Tensor):
 # --------------------------------------------------------------------------
 
 
-def plane_view(x: Tensor) -> Tensor:
+def plane_view(x: Tensor, layout: torch.memory_format) -> Tensor:
     """``x`` as a tensor whose dims 1 and 2 are H and W, without a copy
-    where the layout allows: ``(N*C, H, W)`` for NCHW, ``(N, H, W, C)`` for
-    channels-last (anything else: an NCHW copy). Chunks of it are slices of
-    dim 0: of the planes for NCHW, which keeps chunks small for any batch
-    size."""
-    if memory_format_of(x) == torch.channels_last:
-        return x.permute(0, 2, 3, 1)
+    where ``x`` is in ``layout`` (that of the operator's input, see
+    :func:`memory_format_of`; tensors where both layouts coincide take it
+    too): ``(N*C, H, W)`` for NCHW, ``(N, H, W, C)`` for channels-last
+    (anything else: an NCHW copy). Its chunks are slices of dim 0 (see
+    :func:`plane_chunks`)."""
+    if layout == torch.channels_last:
+        return x.contiguous(memory_format=layout).permute(0, 2, 3, 1)
     return x.contiguous().view(-1, *x.shape[2:])
 
 
@@ -269,10 +270,11 @@ def as_planes(image: Tensor, channels: Optional[int]) -> Tensor:
     return image.flatten(0, 1)
 
 
-def from_plane_view(planes: Tensor, like: Tensor) -> Tensor:
+def from_plane_view(planes: Tensor, like: Tensor,
+                    layout: torch.memory_format) -> Tensor:
     """The inverse of :func:`plane_view` for a result of ``planes``' spatial
-    size: ``(N, C, h, w)`` in ``like``'s memory format."""
-    if memory_format_of(like) == torch.channels_last:
+    size: ``(N, C, h, w)`` like ``like``, in ``layout``."""
+    if layout == torch.channels_last:
         return planes.permute(0, 3, 1, 2)
     return planes.view(*like.shape[:2], *planes.shape[1:3])
 
@@ -458,7 +460,7 @@ def separable_forward(ctx, x: Tensor, out_size: Sequence[int],
     output is bitwise the deploy form's), then its 2x2 max (with a uint8
     code of the winner, for the backward) or mean; a chunk of planes at a
     time (see :func:`chunks`)."""
-    planes = plane_view(x)
+    planes = plane_view(x, ctx.layout)
     query_size = (2 * out_size[0], 2 * out_size[1])
     out = planes.new_empty((planes.shape[0], *out_size, *planes.shape[3:]))
     code = torch.empty_like(out, dtype=torch.uint8) \
@@ -472,7 +474,7 @@ def separable_forward(ctx, x: Tensor, out_size: Sequence[int],
                 F.avg_pool2d(as_image(queries, channels), 2), channels)
     ctx.save_for_backward(x, code)
     ctx.out_size = tuple(out_size)
-    return from_plane_view(out, x)
+    return from_plane_view(out, x, ctx.layout)
 
 
 def separable_backward(ctx, grad_out: Tensor):
@@ -485,13 +487,12 @@ def separable_backward(ctx, grad_out: Tensor):
     x, code = ctx.saved_tensors
     learn_h, learn_w = (ctx.needs_input_grad[1] and not p for p in ctx.pinned)
     want_x = ctx.needs_input_grad[0]
-    planes = plane_view(x)
+    planes = plane_view(x, ctx.layout)
     rows, cols = (query_axis(x.shape[dim], ctx.out_size[dim - 2],
                              ctx.alpha_values[dim - 2], x.device, x.dtype)
                   for dim in (2, 3))
     query_size = (2 * ctx.out_size[0], 2 * ctx.out_size[1])
-    grads = plane_view(
-        grad_out.to(x.dtype).contiguous(memory_format=ctx.layout))
+    grads = plane_view(grad_out.to(x.dtype), ctx.layout)
     totals = x.new_zeros(2, dtype=torch.promote_types(x.dtype, torch.float32))
     grad_planes = torch.empty_like(planes) if want_x else None
     # NCHW on the CPU: the W-axis steps run on planes with H and W swapped.
@@ -527,7 +528,8 @@ def separable_backward(ctx, grad_out: Tensor):
             if want_x:
                 resize_backward(row_grad, (in_h, in_w), channels,
                                 grad_planes[part])
-    grad_x = from_plane_view(grad_planes, x) if want_x else None
+    grad_x = from_plane_view(grad_planes, x, ctx.layout) if want_x \
+        else None
     grad_alpha = totals.to(ctx.alpha_dtype) if ctx.needs_input_grad[1] \
         else None
     return grad_x, grad_alpha

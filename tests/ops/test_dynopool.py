@@ -370,3 +370,27 @@ def test_alpha_gradient_on_pixel_centres_is_central_difference(
         assert abs(right - left) > 1e-3  # a real kink: the sides differ
         assert alpha.grad[axis].item() == pytest.approx(
             ((right + left) / 2).item(), rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 1, 5), (2, 3, 1, 1), (1, 2, 5, 1),
+                                   (2, 9, 7, 3)])
+@pytest.mark.parametrize('ratio', [(3.0, 0.7), (0.3, 1.0), (1 / 6, 0.5)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_size_one_axes_in_both_layouts_match_reference(shape, ratio,
+                                                       channels_last):
+    """Axes of size 1 make channels-last and contiguous strides coincide
+    for some tensors (the input, its output gradient) and not for others;
+    the backward must still read every tensor in the input's layout."""
+    x = torch.randn(*shape, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    alpha = torch.tensor([1 / ratio[0], 1 / ratio[1]], dtype=torch.float64)
+    ours = x.clone().requires_grad_()
+    theirs = x.clone().requires_grad_()
+    out = dynopool2d(ours, alpha)
+    ref = dynopool2d_reference(theirs, alpha)
+    torch.testing.assert_close(out, ref)
+    grad = torch.randn_like(out)
+    (out * grad).sum().backward()
+    (ref * grad).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)
