@@ -250,9 +250,9 @@ def find_steps(backbone: nn.Module, trace: Trace,
             claimed.update(block_members)
             if reasons:
                 for n in block_members:
-                    skipped[n] = (f'in block {block_name} (main path and '
-                                  'shortcut stride together), which cannot '
-                                  'be converted: ' + '; '.join(reasons))
+                    skipped[n] = (f'in block {block_name} (its strided '
+                                  'layers read the same input), which '
+                                  'cannot be converted: ' + '; '.join(reasons))
                 continue
             found[block_name] = (trace.only_call(block_name).order,
                                  ResizeStep(host=block_name,
