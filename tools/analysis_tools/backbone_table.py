@@ -33,11 +33,12 @@ import os.path as osp
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 README = osp.join(REPO, 'configs', 'dynopool', 'README.md')
-BEGIN = '<!-- backbone table: made by tools/analysis_tools/backbone_table.py -->'
+BEGIN = ('<!-- backbone table: made by '
+         'tools/analysis_tools/backbone_table.py -->')
 END = '<!-- end of backbone table -->'
 SHAPE = (256, 256)
 CROP = (64, 64)

@@ -6,11 +6,17 @@ hooks of :mod:`.surgery` (parameter names unchanged), installs the size
 followers of :mod:`.followers`, and checks the result on a probe input:
 
 1. at the initial ratios, the backbone's output shapes must be the plain
-   backbone's (a mismatch is an error naming the step whose DynOPool
-   produced a different size);
+   backbone's; a step whose DynOPool gives another size than the layer it
+   replaces is named;
 2. at ratios moved away from the initial ones (each layer's ``r_h`` and
-   ``r_w`` times 1.1 to 1.4, differently per layer) the forward must run: a step whose learned ratio would
-   break the network (its output meets a path of fixed size) is named.
+   ``r_w`` times 1.1 to 1.4, differently per layer) the forward must run;
+   a step whose learned ratio would break the network (its output meets a
+   path of fixed size) is named.
+
+Found steps that fail a check are skipped with the reason and the backbone
+is built again without them (``rebuild``); steps given by hand that fail
+are an error. The check is one probe size and growing ratios: it does not
+prove that every ratio works.
 """
 import functools
 from collections import OrderedDict
