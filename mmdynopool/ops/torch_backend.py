@@ -502,9 +502,10 @@ def separable_backward(ctx, grad_out: Tensor):
         grad, chunk = grads[part], planes[part]
         part_code = None if code is None else code[part]
         if swap:
+            # (Transposed views: the arithmetic writes contiguous results.)
             query_grad = query_gradient(
-                transposed(grad), None if code is None else
-                transposed(part_code), transposed=True)
+                grad.transpose(1, 2), None if code is None else
+                part_code.transpose(1, 2), transposed=True)
             if learn_w:
                 resized = resize(transposed(chunk), (in_w, query_size[0]),
                                  channels)
