@@ -305,11 +305,11 @@ def forward_and_gradients(x, alpha, aggregation):
 def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
                                              aggregation, layout, shape,
                                              dtype):
-    """The CPU splits big batches into chunks and pools and differentiates
-    channels-last (converting big samples with per-sample 2-D transposes);
-    none of this may change the results, and the output stays bitwise the
-    deploy form's. Other devices run the whole batch in the input's
-    layout."""
+    """The CPU splits big batches into chunks (away from r = 0.5 also
+    samples into groups of channels) and, at r = 0.5, pools channels-last
+    (converting big samples with per-sample 2-D transposes); none of this
+    may change the results, and the output stays bitwise the deploy form's.
+    Other devices run the whole batch in the input's layout."""
     from mmdynopool.ops import torch_backend as functional
     r_h, r_w = (ratio, ratio) if isinstance(ratio, float) else ratio
     x = torch.randn(*shape, dtype=dtype)
@@ -323,7 +323,8 @@ def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
     assert torch.equal(whole[0],
                        spec_oracle(x, whole[0].shape[2:], aggregation))
     assert whole[1].stride() == torch.empty_like(x).stride()
-    # One sample (NCHW away from r = 0.5: 16 planes) a chunk.
+    # One sample a chunk; NCHW away from r = 0.5: one 64-byte group of one
+    # sample's channels.
     monkeypatch.setattr(functional, 'CHUNK_BYTES', 1)
     monkeypatch.setattr(functional, 'CACHE_CHUNK_BYTES', 1)
     chunked = forward_and_gradients(x, alpha, aggregation)
