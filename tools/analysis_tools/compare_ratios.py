@@ -156,7 +156,8 @@ def anisotropy(stat: dict) -> float:
         math.log(layer['r_w'][0] / layer['r_h'][0])
         for layer in stat['layers'].values()
     ]
-    return sum(values) / len(values)
+    # nan without learnable layers (e.g. runs frozen from the start)
+    return sum(values) / len(values) if values else float('nan')
 
 
 def check_findings(stats: Dict[str, dict],
