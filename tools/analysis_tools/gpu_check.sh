@@ -75,8 +75,8 @@ part() {  # part NAME SECONDS COMMAND...: run with a time limit, log, summarise
 part cuda_tests 120 "$PYTHON" -m pytest -q -p no:cacheprovider -x \
     tests/ops tests/deploy/test_compile_amp.py
 # 2. The operator: each backend against max_pool2d and the traffic floor.
-part benchmark_dynopool 90 "$PYTHON" \
-    tools/analysis_tools/benchmark_dynopool.py --device cuda --repeat 20
+part benchmark_dynopool 150 "$PYTHON" \
+    tools/analysis_tools/benchmark_dynopool.py --device cuda --repeat 10
 # 3. A training step of fcn_dynopool-r50-d8 against mmseg's fcn_r50-d8 at
 #    512x512, batch 4 (fixed and learning ratios, fp32 and AMP), each
 #    backend; cudnn.benchmark on, as the mmseg recipes set it.
