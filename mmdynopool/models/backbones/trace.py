@@ -14,24 +14,12 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmdynopool.utils.nested import first_tensor
+
 Size = Tuple[int, int]
 # Probe sizes tried in turn: the first is cheap, the larger ones serve
 # backbones that need more (deep pyramids, fixed-size windows).
 DEFAULT_PROBE_SIZES = ((64, 64), (128, 128), (256, 256))
-
-
-def first_tensor(values: Any) -> Optional[Tensor]:
-    """The first tensor in a (nested) tuple / list / dict."""
-    if isinstance(values, Tensor):
-        return values
-    if isinstance(values, dict):
-        values = list(values.values())
-    if isinstance(values, (list, tuple)):
-        for value in values:
-            found = first_tensor(value)
-            if found is not None:
-                return found
-    return None
 
 
 def all_tensors(values: Any) -> List[Tensor]:

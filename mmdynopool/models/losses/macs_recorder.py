@@ -35,6 +35,7 @@ from torch import Tensor
 
 from mmdynopool.ops import DynOPool
 from mmdynopool.ops.functional import alpha_to_sizes, straight_through_size
+from mmdynopool.utils.nested import first_tensor
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 TRANSPOSED_CONV_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -62,20 +63,6 @@ class Governor:
         DynOPool (a fixed-stride layer after it scales its size)."""
         return (h * self.hat_h / self.hat_h.detach(),
                 w * self.hat_w / self.hat_w.detach())
-
-
-def first_tensor(values: Any) -> Optional[Tensor]:
-    """The first tensor in a (nested) tuple/list/dict of hook arguments."""
-    if isinstance(values, Tensor):
-        return values
-    if isinstance(values, dict):
-        values = list(values.values())
-    if isinstance(values, (list, tuple)):
-        for value in values:
-            found = first_tensor(value)
-            if found is not None:
-                return found
-    return None
 
 
 def spatial_size(tensor: Optional[Tensor]) -> Optional[Tuple[int, int]]:
