@@ -5,7 +5,7 @@
 #   starting one, the twin's, after every step: the ratios can only trade
 #   height for width, so the model keeps (at most) the twin's GMACs without a
 #   budget loss. A budget loss in 'match' mode set the size of alpha's Adam
-#   steps by its own gradient (10-90x the task gradient's spread) and the
+#   steps by its own gradient (4-50x the task gradient's spread) and the
 #   aspect hardly moved;
 # * AdamW beta1 = 0.99 for alpha (alpha_optim_cfg): its first moment averages
 #   the noisy gradient over ~100 steps (SNR ~0.3 a batch) instead of ~10;

@@ -70,7 +70,7 @@ class DynOPoolFixedAreaHook(Hook):
     at equal compute.
 
     Why not the budget loss for this: in ``match`` mode the GMACs term's
-    ``alpha`` gradient is 10-90x the batch-to-batch spread of the task
+    ``alpha`` gradient is 4-50x the batch-to-batch spread of the task
     gradient on the demo (``tools/analysis_tools/alpha_grad_snr.py``), so
     Adam's second moment, and with it the step size of ``alpha``, is set by
     the budget term, and the task gradient, which alone decides the aspect
