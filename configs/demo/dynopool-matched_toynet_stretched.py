@@ -10,6 +10,9 @@
 # * AdamW beta1 = 0.99 for alpha (alpha_optim_cfg): its first moment averages
 #   the noisy gradient over ~100 steps (SNR ~0.3 a batch) instead of ~10;
 #   lr x10 (x30 let the late layers run away to slivers);
+# * alpha held for the first 100 iterations (DynOPoolRatioWarmupHook): the
+#   EMA starts on the gradient of partly trained weights; without it one
+#   seed in 5 turned its late layers taller than wide early on;
 # * after 300 of the 600 iterations the ratios are frozen
 #   (FreezeDynOPoolHook): the last half trains the weights at fixed feature
 #   sizes, the ones the model is tested at.
@@ -22,5 +25,6 @@ optim_wrapper = dict(
 custom_hooks = [
     dict(type='DynOPoolRatioHook', interval=25),
     dict(type='FreezeDynOPoolHook', freeze_at_iter=300),
-    dict(type='DynOPoolFixedAreaHook')
+    dict(type='DynOPoolFixedAreaHook'),
+    dict(type='DynOPoolRatioWarmupHook', begin_iter=100)
 ]

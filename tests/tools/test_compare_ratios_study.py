@@ -138,7 +138,7 @@ def test_demo_search_then_retrain_commands(tmp_path):
 
     search = tmp_path / 'search'
     train('dynopool-matched_toynet_stretched.py', search,
-          'custom_hooks.1.freeze_at_iter=2',
+          'custom_hooks.1.freeze_at_iter=2', 'custom_hooks.3.begin_iter=0',
           'optim_wrapper.paramwise_cfg.alpha_lr_mult=100.0')
     last = json.loads((search / 'dynopool_ratios.json').read_text())[-1]
     ratios = {n: (v['r_h'], v['r_w']) for n, v in last['layers'].items()}
