@@ -16,10 +16,11 @@ SHORT_DEMO = [
 ]
 
 
-def run(args, timeout=240, **kwargs):
+def run(args, timeout=240, extra_env=None, **kwargs):
     env = dict(os.environ, OMP_NUM_THREADS='1',
                PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH',
-                                                             ''))
+                                                             ''),
+               **(extra_env or {}))
     proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout, **kwargs)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -145,3 +146,19 @@ def test_compare_ratios_matched_recipe_against_baseline(tmp_path):
             'iter_2.pth').exists()
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['seeds'] == [0]
+
+
+@pytest.mark.skipif(
+    __import__('importlib').util.find_spec('triton') is None,
+    reason="needs triton (the 'tests' extra installs it)")
+def test_train_with_the_triton_backend(tmp_path):
+    """``MMDYNOPOOL_BACKEND=triton python tools/train.py CONFIG``: here on
+    the CPU, under Triton's interpreter (as CI tests the kernels); the
+    ratios learn through the kernels' alpha gradient."""
+    run([sys.executable, 'tools/train.py',
+         osp.join(DEMO, 'dynopool_toynet_stretched.py'), '--work-dir',
+         str(tmp_path), '--cfg-options', *SHORT_DEMO],
+        extra_env=dict(MMDYNOPOOL_BACKEND='triton', TRITON_INTERPRET='1'))
+    records = json.loads((tmp_path / 'dynopool_ratios.json').read_text())
+    first, last = records[0]['layers'], records[-1]['layers']
+    assert first != last  # alpha moved
