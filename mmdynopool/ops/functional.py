@@ -191,6 +191,15 @@ def position_sensitivity(in_size: int, out_size: int, alpha: float,
     return lower, torch.stack([above, below]), positions
 
 
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """``x``'s layout, which every backend's output and input gradient
+    keep: channels-last or (taken for anything else) contiguous."""
+    if not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def hits_pixel_centres(in_size: int, out_size: int) -> bool:
     """Whether any of an axis' query points sits on a pixel centre (host
     arithmetic: no device work)."""

@@ -33,16 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .functional import hits_pixel_centres, position_sensitivity
-
-
-def memory_format_of(x: Tensor) -> torch.memory_format:
-    """``x``'s layout: channels-last or (taken for anything else)
-    contiguous."""
-    if not x.is_contiguous() and x.is_contiguous(
-            memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
+from .functional import (hits_pixel_centres, memory_format_of,
+                         position_sensitivity)
 
 
 def sum_of_products(a: Tensor, b: Tensor) -> Tensor:

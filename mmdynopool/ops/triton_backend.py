@@ -37,7 +37,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .torch_backend import memory_format_of
+from .functional import memory_format_of
 
 try:
     import triton
@@ -351,11 +351,11 @@ def _acc_dtypes(dtype: torch.dtype):
     return torch.float32, tl.float32
 
 
-def _layout_args(x: Tensor) -> Tuple[Tensor, bool]:
-    """``x`` dense in its memory format, and whether that is channels-last
-    (the lanes then walk channels fastest)."""
-    layout = memory_format_of(x)
-    return x.contiguous(memory_format=layout), layout == torch.channels_last
+def dense(x: Tensor) -> Tensor:
+    """``x`` dense in its own memory format (a copy only where it is not),
+    so that the kernels' lanes can walk the output's memory order and the
+    input gradient keeps ``x``'s layout."""
+    return x.contiguous(memory_format=memory_format_of(x))
 
 
 def _ints(values) -> Tuple[int, ...]:
@@ -390,11 +390,11 @@ def _params(x: Tensor, out_h: int, out_w: int,
 def dynopool_forward(x: Tensor, out_h: int, out_w: int,
                      aggregation: str) -> Tuple[Tensor, Optional[Tensor]]:
     """The output and, for max, the int8 code of each cell's winning sample
-    (``2 * row + column`` within the cell)."""
+    (``2 * row + column`` within the cell). ``x`` is read through its
+    strides."""
     check_sizes(x, out_h, out_w)
-    x, channels_last = _layout_args(x)
     n, c, h, w = _ints(x.shape)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = memory_format_of(x)
     out = torch.empty((n, c, out_h, out_w), dtype=x.dtype, device=x.device,
                       memory_format=layout)
     is_max = aggregation == 'max'
@@ -402,7 +402,8 @@ def dynopool_forward(x: Tensor, out_h: int, out_w: int,
     total = int(out.numel())
     _forward_kernel[_grid(total)](
         x, out, code, _params(x, out_h, out_w), *_ints(x.stride()), c, h, w,
-        out_h, out_w, total, IS_MAX=is_max, CHANNELS_LAST=channels_last,
+        out_h, out_w, total, IS_MAX=is_max,
+        CHANNELS_LAST=layout == torch.channels_last,
         ACC=_acc_dtypes(x.dtype)[1], IS_BF16=x.dtype == torch.bfloat16,
         BLOCK_SIZE=BLOCK)
     return out, code if is_max else None
@@ -413,11 +414,11 @@ def dynopool_backward(x: Tensor, grad_out: Tensor, code: Optional[Tensor],
                       learn: Tuple[bool, bool]
                       ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     """Gradients w.r.t. ``x`` (if ``need_x``) and ``alpha`` (if any of
-    ``learn``; zero on the other axis) in one pass."""
-    x, channels_last = _layout_args(x)
+    ``learn``; zero on the other axis) in one pass. ``x`` must be dense
+    (see :func:`dense`): the input gradient buffer takes its strides."""
     _, c, h, w = _ints(x.shape)
     out_h, out_w = _ints(grad_out.shape[2:])
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = memory_format_of(x)
     grad_out = grad_out.contiguous(memory_format=layout)
     acc_torch, acc_triton = _acc_dtypes(x.dtype)
     total = int(grad_out.numel())
@@ -428,7 +429,8 @@ def dynopool_backward(x: Tensor, grad_out: Tensor, code: Optional[Tensor],
     _backward_kernel[grid](
         x, grad_out, grad_out if code is None else code, grad_x, partial,
         _params(x, out_h, out_w, alpha_values), *_ints(x.stride()), c, h, w,
-        out_h, out_w, total, IS_MAX=code is not None, CHANNELS_LAST=channels_last, NEED_X=need_x,
+        out_h, out_w, total, IS_MAX=code is not None,
+        CHANNELS_LAST=layout == torch.channels_last, NEED_X=need_x,
         NEED_H=learn[0], NEED_W=learn[1], ACC=acc_triton, BLOCK_SIZE=BLOCK)
     grad_alpha = partial.sum(0) if any(learn) else None
     if not need_x:
@@ -447,6 +449,9 @@ class TritonDynOPoolFunction(torch.autograd.Function):
                                                                    float],
                 out_h: int, out_w: int, aggregation: str, pinned_h: bool,
                 pinned_w: bool) -> Tensor:
+        # Dense once, here: the backward's input gradient takes its strides,
+        # and it reads this copy rather than making another.
+        x = dense(x)
         out, code = dynopool_forward(x, out_h, out_w, aggregation)
         ctx.save_for_backward(x, code)
         ctx.alpha_values = tuple(alpha_values)
