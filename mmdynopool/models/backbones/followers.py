@@ -74,12 +74,28 @@ def _remember_sizes(memo: SizeMemo, module, args):
     memo.sizes = [tuple(x.shape[2:]) for x in inputs]
 
 
-def _remember_first(memo: SizeMemo, module, args):
-    memo.sizes = [tuple(args[0].shape[2:])]
+def _remember_input(memo: SizeMemo, index: int, module, args):
+    memo.sizes = [tuple(args[index].shape[2:])]
 
 
-def _remember_second(memo: SizeMemo, module, args):
-    memo.sizes = [tuple(args[1].shape[2:])]
+# Blocks with a child that follows the size of one of the block's inputs:
+# class name -> (the child, the input it follows, why it is no DynOPool).
+INPUT_FOLLOWERS = {
+    'UpConvBlock': ('upsample', 0, 'a UNet decoder upsampler: it follows the '
+                    'size of its skip connection, which the encoder '
+                    'DynOPools learn'),
+    'BGALayer': ('detail_down', 1, 'the BiSeNetV2 aggregation downsampler of '
+                 'the detail branch: it follows the size of the semantic '
+                 'branch'),
+}
+
+
+def _input_follower(module: nn.Module):
+    """``INPUT_FOLLOWERS``' entry for ``module``'s class, or None."""
+    for class_name, entry in INPUT_FOLLOWERS.items():
+        if _is(module, class_name):
+            return entry
+    return None
 
 
 def _follow(memo: SizeMemo, index: int, module, args, output):
@@ -108,14 +124,9 @@ def follower_exclusions(backbone: nn.Module) -> Dict[str, str]:
                             'an HRNet fuse upsampler: mmseg resizes its '
                             f'output to branch {i} anyway, so a learned '
                             'ratio would change no feature size')
-        elif _is(module, 'UpConvBlock'):
-            excluded[f'{name}.upsample'] = (
-                'a UNet decoder upsampler: it follows the size of its skip '
-                'connection, which the encoder DynOPools learn')
-        elif _is(module, 'BGALayer'):
-            excluded[f'{name}.detail_down'] = (
-                'the BiSeNetV2 aggregation downsampler of the detail branch: '
-                'it follows the size of the semantic branch')
+        elif _input_follower(module) is not None:
+            child, _, reason = _input_follower(module)
+            excluded[f'{name}.{child}'] = reason
     return excluded
 
 
@@ -151,18 +162,12 @@ def install_followers(backbone: nn.Module, trace: Trace) -> List[str]:
                     row[j].register_forward_hook(
                         functools.partial(_follow, memo, i))
                     installed.append(f'{name}.fuse_layers.{i}.{j}')
-        elif _is(module, 'UpConvBlock'):
+        elif _input_follower(module) is not None:
+            child, index, _ = _input_follower(module)
             memo = SizeMemo()
             module.register_forward_pre_hook(
-                functools.partial(_remember_first, memo))
-            module.upsample.register_forward_hook(
+                functools.partial(_remember_input, memo, index))
+            getattr(module, child).register_forward_hook(
                 functools.partial(_follow, memo, 0))
-            installed.append(f'{name}.upsample')
-        elif _is(module, 'BGALayer'):
-            memo = SizeMemo()
-            module.register_forward_pre_hook(
-                functools.partial(_remember_second, memo))
-            module.detail_down.register_forward_hook(
-                functools.partial(_follow, memo, 0))
-            installed.append(f'{name}.detail_down')
+            installed.append(f'{name}.{child}')
     return installed
