@@ -38,27 +38,18 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VARIANTS = ('stretched', 'tiled', 'enlarged')
 CONFIG_TEMPLATE = 'configs/demo/dynopool_toynet_{variant}.py'
 BASELINE_TEMPLATE = 'configs/demo/fixed-stride_toynet_{variant}.py'
-RATIOS_FILE = 'dynopool_ratios.json'
 
 
 # -- reading runs ------------------------------------------------------------
-def load_records(work_dir: str) -> List[dict]:
-    """The records of ``<work_dir>/dynopool_ratios.json``."""
-    path = osp.join(work_dir, RATIOS_FILE)
-    with open(path, encoding='utf-8') as f:
-        records = json.load(f)
-    if not isinstance(records, list) or not records:
-        raise ValueError(f'{path} holds no record')
-    return records
-
-
 def final_record(work_dir: str) -> dict:
     """The record of the last logged iteration."""
-    return max(load_records(work_dir), key=lambda r: r['iter'])
+    return load_ratio_records(work_dir)[-1]
 
 
 def read_val_metrics(work_dir: str) -> Dict[str, float]:

@@ -14,7 +14,6 @@ Example::
         work_dirs/dynopool_toynet_stretched --out work_dirs/plots
 """
 import argparse
-import json
 import math
 import os
 import os.path as osp
@@ -26,19 +25,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-RATIOS_FILE = 'dynopool_ratios.json'
+# The ratio file's one reader (its writer's module).
+from mmdynopool.engine.hooks.ratio_hook import \
+    load_ratio_records  # noqa: E402
 
-
-def load_records(path: str) -> List[dict]:
-    """Records of a ``dynopool_ratios.json`` (a file or a work dir holding
-    one), sorted by iteration."""
-    if osp.isdir(path):
-        path = osp.join(path, RATIOS_FILE)
-    with open(path, encoding='utf-8') as f:
-        records = json.load(f)
-    if not isinstance(records, list) or not records:
-        raise ValueError(f'{path} holds no record')
-    return sorted(records, key=lambda r: r['iter'])
 
 
 def layer_names(records: Sequence[dict]) -> List[str]:
@@ -204,7 +194,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     args = parse_args(argv)
-    records = load_records(args.work_dir)
+    records = load_ratio_records(args.work_dir)
     out = args.out or (args.work_dir if osp.isdir(args.work_dir) else
                        osp.dirname(osp.abspath(args.work_dir)))
     os.makedirs(out, exist_ok=True)

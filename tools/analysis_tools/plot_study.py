@@ -30,6 +30,9 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mmdynopool.engine.hooks.ratio_hook import \
+    load_ratio_records  # noqa: E402
+
 
 def labelled(items: Sequence[str]) -> List[Tuple[str, str]]:
     """``LABEL=PATH`` pairs (the last '=' splits)."""
@@ -75,8 +78,7 @@ def plot_snr(probes: Sequence[Tuple[str, str]], path: str) -> None:
 
 
 def load_trajectory(file: str, layer: str):
-    with open(file, encoding='utf-8') as f:
-        records = json.load(f)
+    records = load_ratio_records(file)
     its, r_h, r_w = [], [], []
     for record in records:
         for name, values in record['layers'].items():

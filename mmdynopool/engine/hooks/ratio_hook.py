@@ -14,6 +14,19 @@ from mmdynopool.ops import DynOPool
 RATIOS_FILE = 'dynopool_ratios.json'
 
 
+def load_ratio_records(path: str) -> List[dict]:
+    """The records of a ratio file written by :class:`DynOPoolRatioHook`
+    (``path``: the file, or the work dir holding it), sorted by iteration;
+    every reader of the file (tools, hooks) goes through here."""
+    if osp.isdir(path):
+        path = osp.join(path, RATIOS_FILE)
+    with open(path, encoding='utf-8') as f:
+        records = json.load(f)
+    if not isinstance(records, list) or not records:
+        raise ValueError(f'{path} holds no ratio record')
+    return sorted(records, key=lambda r: r['iter'])
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a (Distributed)DataParallel wrapper."""
     return model.module if hasattr(model, 'module') else model

@@ -1,6 +1,5 @@
 """Start training from given DynOPool ratios: hand-set shapes, or the ratios
 a search run learned (search, then retrain from scratch)."""
-import json
 import os.path as osp
 from typing import Dict, Optional, Tuple, Union
 
@@ -9,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmdynopool.ops import DynOPool
-from .ratio_hook import RATIOS_FILE, unwrap
+from .ratio_hook import RATIOS_FILE, load_ratio_records, unwrap
 
 Ratios = Dict[str, Tuple[float, float]]
 
@@ -23,11 +22,7 @@ def ratios_from_file(path: str) -> Ratios:
     if not osp.exists(path):
         raise FileNotFoundError(f'DynOPoolSetRatiosHook: no such file: {path}')
     if path.endswith('.json'):
-        with open(path, encoding='utf-8') as f:
-            records = json.load(f)
-        if not isinstance(records, list) or not records:
-            raise ValueError(f'{path} holds no ratio record')
-        last = max(records, key=lambda r: r['iter'])
+        last = load_ratio_records(path)[-1]
         return {
             name: (float(v['r_h']), float(v['r_w']))
             for name, v in last['layers'].items()
