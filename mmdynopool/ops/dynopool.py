@@ -138,8 +138,7 @@ class DynOPool(nn.Module):
                 f'min_size={self.min_size}')
 
 
-def dynopool_layers(model: nn.Module,
-                    prefix: Optional[str] = None) -> 'list[tuple[str, DynOPool]]':
+def dynopool_layers(model: nn.Module) -> 'list[tuple[str, DynOPool]]':
     """All ``(name, DynOPool)`` pairs of ``model`` in registration order."""
     return [(name, module) for name, module in model.named_modules()
             if isinstance(module, DynOPool)]

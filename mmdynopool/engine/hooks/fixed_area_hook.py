@@ -7,7 +7,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mmdynopool.ops import DynOPool
+from mmdynopool.ops import DynOPool, dynopool_layers
 from mmdynopool.ops.functional import alpha_to_sizes
 from .ratio_hook import unwrap
 
@@ -124,9 +124,7 @@ class DynOPoolFixedAreaHook(Hook):
 
     def _selected(self, runner):
         model = unwrap(runner.model)
-        for name, module in model.named_modules():
-            if not isinstance(module, DynOPool):
-                continue
+        for name, module in dynopool_layers(model):
             if self.layers is None or name in self.layers or \
                     name.split('.')[-1] in self.layers:
                 yield name, module

@@ -26,7 +26,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from torch import Tensor
 
-from mmdynopool.ops import DynOPool
+from mmdynopool.ops import DynOPool, dynopool_layers
 from mmdynopool.ops.functional import alpha_to_sizes
 from .ratio_hook import unwrap
 
@@ -141,9 +141,7 @@ class DynOPoolHealthHook(Hook):
     def before_train(self, runner) -> None:
         self._runner = runner
         model = unwrap(runner.model)
-        self._layers = OrderedDict(
-            (name, module) for name, module in model.named_modules()
-            if isinstance(module, DynOPool))
+        self._layers = OrderedDict(dynopool_layers(model))
         self._remove_handles()
         self._handles.append(model.register_forward_hook(self._check_losses))
         for name, layer in self._layers.items():

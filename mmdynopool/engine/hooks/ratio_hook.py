@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmdynopool.models.losses import MACsRecorder
-from mmdynopool.ops import DynOPool
+from mmdynopool.ops import DynOPool, dynopool_layers
 
 RATIOS_FILE = 'dynopool_ratios.json'
 
@@ -89,9 +89,7 @@ class DynOPoolRatioHook(Hook):
 
     def before_train(self, runner) -> None:
         model = unwrap(runner.model)
-        self._layers = [(name, module)
-                        for name, module in model.named_modules()
-                        if isinstance(module, DynOPool)]
+        self._layers = dynopool_layers(model)
         if not self._layers:
             runner.logger.warning(
                 'DynOPoolRatioHook: the model has no DynOPool layer; nothing '

@@ -2,7 +2,7 @@
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mmdynopool.ops import DynOPool
+from mmdynopool.ops import dynopool_layers
 from .health_hook import DynOPoolHealthHook
 from .ratio_hook import unwrap
 
@@ -45,9 +45,8 @@ class DynOPoolRatioWarmupHook(Hook):
     def _drop_alpha_grads(self, optimizer, args, kwargs) -> None:
         if self._runner is None or self._runner.iter >= self.begin_iter:
             return
-        for module in unwrap(self._runner.model).modules():
-            if isinstance(module, DynOPool):
-                module.alpha.grad = None
+        for _, module in dynopool_layers(unwrap(self._runner.model)):
+            module.alpha.grad = None
 
     def after_train(self, runner) -> None:
         for handle in self._handles:

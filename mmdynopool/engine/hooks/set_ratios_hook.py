@@ -7,7 +7,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mmdynopool.ops import DynOPool
+from mmdynopool.ops import dynopool_layers
 from .ratio_hook import RATIOS_FILE, load_ratio_records, unwrap
 
 Ratios = Dict[str, Tuple[float, float]]
@@ -97,8 +97,7 @@ class DynOPoolSetRatiosHook(Hook):
         ratios = self.ratios if self.ratios is not None else \
             ratios_from_file(self.source)
         model = unwrap(runner.model)
-        layers = [(n, m) for n, m in model.named_modules()
-                  if isinstance(m, DynOPool)]
+        layers = dynopool_layers(model)
         used, parts = set(), []
         for name, layer in layers:
             key = name if name in ratios else name.split('.')[-1]
