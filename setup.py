@@ -134,6 +134,9 @@ RUNTIME = [
     'matplotlib',
     # Real photos (skimage.data) for the SR recipe and the demo, no network.
     'scikit-image',
+    # PyTorch's JIT extension loader builds the CPU kernels with it
+    # (mmdynopool/ops/csrc; the torch backend runs where they cannot build).
+    'ninja',
 ]
 
 EXTRAS = {
@@ -158,6 +161,8 @@ setup(
         osp.join(HERE, 'README.md'), encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    # The CPU kernels' source, built on first use (see ops/cpu_backend.py).
+    package_data={'mmdynopool.ops': ['csrc/*.cpp']},
     python_requires='>=3.9',
     install_requires=RUNTIME,
     extras_require=EXTRAS,

@@ -1,4 +1,6 @@
+import importlib.util
 import os
+import shutil
 
 import pytest
 import torch
@@ -23,6 +25,14 @@ def seeded():
 
 requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+# The cpu backend's kernels are built on first use with ninja and a C++
+# compiler (the compiler PyTorch's extension loader uses: $CXX, else c++).
+requires_cpu_kernels = pytest.mark.skipif(
+    importlib.util.find_spec('ninja') is None
+    or shutil.which(os.environ.get('CXX', 'c++')) is None,
+    reason='the cpu backend builds its C++ kernels with ninja and a C++ '
+    'compiler, and this machine lacks one')
 
 
 def pytest_configure(config):

@@ -44,9 +44,9 @@ class DynOPool(nn.Module):
     like ``1/r`` otherwise); give ``alpha`` no weight decay.
 
     The computation runs on the backend that ``MMDYNOPOOL_BACKEND`` names
-    (``auto``, the default, ``torch`` or ``triton``: fused kernels; see
-    :func:`~mmdynopool.ops.functional.resolve_backend`); every backend gives
-    the same outputs and gradients.
+    (``auto``, the default, ``torch``, or the fused kernels ``cpu`` and
+    ``triton``; see :func:`~mmdynopool.ops.functional.resolve_backend`);
+    every backend gives the same outputs and gradients, within rounding.
 
     Args:
         init_ratio (float | tuple[float, float]): Initial ``r`` or

@@ -25,18 +25,22 @@ memory format) and of ``alpha`` (shape ``(2,)``, zero on a pinned axis, the
 mean of the one-sided derivatives where a query point sits on a pixel
 centre; see :func:`position_sensitivity`), each only where it is needed.
 ``alpha_values`` are ``alpha``'s host values, so that no backend reads a
-GPU ``alpha`` back. Two backends fulfil it:
+GPU ``alpha`` back. Three backends fulfil it:
 
 * ``'torch'`` (:mod:`.torch_backend`): PyTorch's kernels, any device;
-* ``'triton'`` (:mod:`.triton_backend`): fused kernels that compute each
-  output cell straight from ``x``; CUDA, or CPU tensors under Triton's
-  interpreter (``TRITON_INTERPRET=1``).
+  bitwise the deploy form in the forward;
+* ``'cpu'`` (:mod:`.cpu_backend`): fused C++ kernels for CPU tensors that
+  compute each output cell straight from ``x``, built on first use;
+* ``'triton'`` (:mod:`.triton_backend`): the same fused design as Triton
+  kernels; CUDA, or CPU tensors under Triton's interpreter
+  (``TRITON_INTERPRET=1``).
 
-``MMDYNOPOOL_BACKEND=auto|torch|triton`` chooses (see
+``MMDYNOPOOL_BACKEND=auto|torch|cpu|triton`` chooses (see
 :func:`resolve_backend`).
 """
 import math
 import os
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -251,7 +255,8 @@ def dynopool2d(x: Tensor,
             host, when the caller has already read them (from
             :func:`check_alpha`): every read of a GPU ``alpha`` waits for the
             device, and the forward needs only one.
-        backend (str, optional): ``'auto'``, ``'torch'`` or ``'triton'``;
+        backend (str, optional): ``'auto'``, ``'torch'``, ``'cpu'`` or
+            ``'triton'``;
             default: the environment variable ``MMDYNOPOOL_BACKEND``, else
             ``'auto'`` (see :func:`resolve_backend`).
 
@@ -272,7 +277,7 @@ def dynopool2d(x: Tensor,
 
 
 BACKEND_ENV = 'MMDYNOPOOL_BACKEND'
-BACKENDS = ('auto', 'torch', 'triton')
+BACKENDS = ('auto', 'torch', 'cpu', 'triton')
 # Whether the Triton kernels have passed the CUDA tests compiled on a real
 # GPU. Until they have, 'auto' keeps CUDA tensors on the torch backend, so
 # that nobody runs kernels that only Triton's interpreter has checked;
@@ -295,17 +300,24 @@ def check_backend(backend: Optional[str]) -> str:
 
 
 def resolve_backend(x: Tensor, backend: Optional[str] = None) -> str:
-    """``'torch'`` or ``'triton'``: the backend that runs DynOPool on ``x``.
+    """``'torch'``, ``'cpu'`` or ``'triton'``: the backend that runs
+    DynOPool on ``x``.
 
-    ``'auto'`` takes Triton for CUDA tensors when triton imports (once the
-    kernels are validated on a GPU, see ``TRITON_VALIDATED_ON_CUDA``) and
-    the torch backend otherwise. ``'triton'`` never falls back: where the
-    kernels cannot run (no triton, or a CPU tensor without
-    ``TRITON_INTERPRET=1``) it raises an error that says what to change.
+    ``'auto'`` takes the fused kernels where they are validated and run:
+    the C++ kernels for CPU tensors (built on first use; where they cannot
+    be built, the torch backend, with one warning that says why), Triton
+    for CUDA tensors when triton imports (once the kernels are validated on
+    a GPU, see ``TRITON_VALIDATED_ON_CUDA``), and the torch backend
+    otherwise. ``'cpu'`` and ``'triton'`` never fall back: where their
+    kernels cannot run they raise an error that says what to change.
     """
     backend = check_backend(backend)
     if backend == 'auto':
-        if x.is_cuda and TRITON_VALIDATED_ON_CUDA:
+        if x.device.type == 'cpu':
+            from . import cpu_backend
+            if x.dtype in cpu_backend.DTYPES and cpu_kernels_or_warn():
+                return 'cpu'
+        elif x.is_cuda and TRITON_VALIDATED_ON_CUDA:
             from . import triton_backend
             if triton_backend.triton_available():
                 return 'triton'
@@ -313,14 +325,51 @@ def resolve_backend(x: Tensor, backend: Optional[str] = None) -> str:
     if backend == 'triton':
         from . import triton_backend
         triton_backend.check_can_run(x)
+    elif backend == 'cpu':
+        from . import cpu_backend
+        cpu_backend.check_can_run(x)
     return backend
+
+
+def check_backend_dtype(x: Tensor, backend: str, dtypes) -> None:
+    """A fused backend takes ``dtypes`` only: an error that says what to
+    change otherwise."""
+    if x.dtype not in dtypes:
+        raise TypeError(f'the {backend} backend takes {dtypes}, got x of '
+                        f'{x.dtype}; convert x or set MMDYNOPOOL_BACKEND=torch')
+
+
+_warned_cpu_fallback = False
+
+
+def cpu_kernels_or_warn() -> bool:
+    """Whether the C++ kernels are built (building them on the first call);
+    where they cannot be, warn once that the torch backend runs instead."""
+    global _warned_cpu_fallback
+    from . import cpu_backend
+    if cpu_backend.kernels_available():
+        return True
+    if not _warned_cpu_fallback:
+        _warned_cpu_fallback = True
+        warnings.warn(
+            'DynOPool runs on its torch backend on the CPU (slower): its C++ '
+            f'kernels could not be built ({cpu_backend.build_error()}); '
+            f'{cpu_backend.FIX_HINT}', RuntimeWarning)
+    return False
+
+
+# Each backend's module (imported on first use: triton is optional) and its
+# autograd Function (whose name jit traces record, see get_flops.py).
+BACKEND_FUNCTIONS = {
+    'torch': ('torch_backend', 'DynOPoolFunction'),
+    'cpu': ('cpu_backend', 'CPUDynOPoolFunction'),
+    'triton': ('triton_backend', 'TritonDynOPoolFunction'),
+}
 
 
 def backend_function(backend: str):
     """The autograd Function of a resolved backend (see the module
     docstring for the contract they share)."""
-    if backend == 'triton':
-        from .triton_backend import TritonDynOPoolFunction
-        return TritonDynOPoolFunction
-    from .torch_backend import DynOPoolFunction
-    return DynOPoolFunction
+    import importlib
+    module, name = BACKEND_FUNCTIONS[backend]
+    return getattr(importlib.import_module(f'.{module}', __package__), name)

@@ -37,7 +37,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .functional import memory_format_of
+from .functional import check_backend_dtype, memory_format_of
 
 try:
     import triton
@@ -89,9 +89,7 @@ def check_can_run(x: Tensor) -> None:
         raise RuntimeError(
             f'MMDYNOPOOL_BACKEND=triton runs CUDA tensors, got a tensor on '
             f'{x.device}; set MMDYNOPOOL_BACKEND=torch for this device')
-    if x.dtype not in DTYPES:
-        raise TypeError(f'the triton backend takes {DTYPES}, got x of '
-                        f'{x.dtype}; convert x or set MMDYNOPOOL_BACKEND=torch')
+    check_backend_dtype(x, 'triton', DTYPES)
 
 
 def check_sizes(x: Tensor, out_h: int, out_w: int) -> None:

@@ -1,6 +1,12 @@
 """freeze_dynopool / FreezeDynOPoolHook: the frozen model has no alpha and
 no straight-through code, and gives the same outputs (hence the same mIoU /
-PSNR) as the trained one."""
+PSNR) as the trained one.
+
+"The same" is bitwise for the torch backend, whose forward is the deploy
+form's own arithmetic (interpolate, then pool), so these tests run the
+learnable models on it; the fused backends (the C++ kernels that 'auto'
+runs on the CPU, Triton) add the same products in another order and agree
+with the frozen model within rounding (the last test)."""
 import uuid
 
 import numpy as np
@@ -22,11 +28,20 @@ from mmdynopool.deploy import (FreezeDynOPoolHook, add_freeze_hook,
                                freeze_dynopool, static_ratios)
 from mmdynopool.evaluation.metrics.sr_metrics import prepare, psnr
 from mmdynopool.ops import DynOPool, StaticDynOPool
+from mmdynopool.ops.functional import BACKEND_ENV, resolve_backend
+from tests.conftest import requires_cpu_kernels
 from ._models import NUM_CLASSES, ToyNet, build_segmentor, build_sr
 
 
 def dynopools(model):
     return [m for m in model.modules() if isinstance(m, DynOPool)]
+
+
+@pytest.fixture(autouse=True)
+def torch_backend(monkeypatch):
+    """The learnable models run on the torch backend (see the module
+    docstring; the last test unsets it)."""
+    monkeypatch.setenv(BACKEND_ENV, 'torch')
 
 
 def test_freeze_in_place_and_on_a_copy():
@@ -99,6 +114,24 @@ def test_frozen_segmentor_same_logits_and_miou():
     assert miou_frozen == miou_trained
     for a, b in zip(logits_frozen, logits_trained):
         assert torch.equal(a, b)
+
+
+@requires_cpu_kernels
+def test_frozen_segmentor_agrees_with_the_fused_kernels_within_rounding(
+        monkeypatch):
+    """On the backend 'auto' picks here (the C++ kernels on the CPU), the
+    learnable model's logits are the frozen model's within rounding, and
+    its mIoU the same."""
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    assert resolve_backend(torch.zeros(1, 1, 4, 4)) == 'cpu'
+    model = build_segmentor()
+    frozen = freeze_dynopool(model, inplace=False)
+    batches = [seg_batch(48, 40), seg_batch(37, 53, seed=1)]
+    miou_trained, logits_trained = miou(model, batches)
+    miou_frozen, logits_frozen = miou(frozen, batches)
+    assert miou_frozen == miou_trained
+    for a, b in zip(logits_frozen, logits_trained):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_frozen_sr_model_same_output_and_psnr():

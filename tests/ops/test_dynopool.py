@@ -311,6 +311,8 @@ def test_batch_chunks_and_work_layouts_agree(monkeypatch, ratio,
     may change the results, and the output stays bitwise the deploy form's.
     Other devices run the whole batch in the input's layout."""
     from mmdynopool.ops import torch_backend as functional
+    from mmdynopool.ops.functional import BACKEND_ENV
+    monkeypatch.setenv(BACKEND_ENV, 'torch')  # its chunks and layouts
     r_h, r_w = (ratio, ratio) if isinstance(ratio, float) else ratio
     x = torch.randn(*shape, dtype=dtype)
     if layout == 'channels_last':

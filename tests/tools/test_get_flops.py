@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmdynopool.ops import DynOPool
+from tests.conftest import requires_cpu_kernels
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'get_flops.py')
@@ -102,9 +103,11 @@ def test_counts_at_learned_ratios_of_a_checkpoint(get_flops, no_network,
     assert 'GMACs learned / initial' in capsys.readouterr().out
 
 
-@pytest.mark.parametrize('backend', ['torch', 'triton'])
+@pytest.mark.parametrize(
+    'backend', ['torch',
+                pytest.param('cpu', marks=requires_cpu_kernels), 'triton'])
 def test_dynopool_is_counted(get_flops, monkeypatch, backend):
-    """The DynOPool op (an autograd function in the trace, either
+    """The DynOPool op (an autograd function in the trace, any
     backend's) is counted as its resampling, not skipped."""
     if backend == 'triton':
         pytest.importorskip('triton')

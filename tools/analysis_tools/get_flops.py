@@ -37,11 +37,12 @@ from mmengine.runner import load_checkpoint
 
 import mmdynopool  # noqa: F401  (compat layers; registers the modules)
 from mmdynopool.ops import DynOPool, StaticDynOPool
+from mmdynopool.ops.functional import BACKEND_FUNCTIONS
 from mmdynopool.utils import remove_pretrained
 
-# The traced autograd Functions of the two backends (MMDYNOPOOL_BACKEND).
-DYNOPOOL_OPS = ('prim::PythonOp.DynOPoolFunction',
-                'prim::PythonOp.TritonDynOPoolFunction')
+# The traced autograd Functions of the backends (MMDYNOPOOL_BACKEND).
+DYNOPOOL_OPS = tuple(f'prim::PythonOp.{name}'
+                     for _, name in BACKEND_FUNCTIONS.values())
 # MACs per output element: 4 query points, each a 4-tap bilinear sample.
 DYNOPOOL_MACS_PER_OUTPUT = 16
 
