@@ -27,17 +27,23 @@ def test_prints_a_row_per_dtype_and_ratio_with_both_ratios(capsys):
     assert 'copy bandwidth' in log and 'floor = (2*|x| + 2*|out|)' in log
     header = next(line for line in log.splitlines() if 'floor ms' in line)
     assert 'max_pool2d ms' in header and 'torch ms' in header
+    from mmdynopool.ops import cpu_backend
+    # the C++ kernels, the CPU's fused backend, where they build
+    timed_cpu = cpu_backend.kernels_available()
+    assert ('cpu ms' in header) == timed_cpu
+    assert ('cpu backend skipped' in log) != timed_cpu
     assert 'x max_pool2d' in header and 'x floor' in header
     assert 'triton' not in header
     rows = [line.split() for line in log.splitlines()
             if line.startswith('  fp32') or line.startswith('  bf16')]
-    # dtype, "(r_h," "r_w)", out, floor, max_pool2d, torch: ms, x, x floor
+    # dtype, "(r_h," "r_w)", out, floor, max_pool2d, then torch and cpu:
+    # ms, x max_pool2d, x floor
     assert [(row[0], row[1] + row[2], row[3]) for row in rows] == [
         (dtype, ratio, out) for dtype in ('fp32', 'bf16')
         for ratio, out in (('(0.5,0.5)', '4x5'), ('(0.4,0.7)', '3x7'),
                            ('(2,2)', '16x20'))]
     for row in rows:
-        assert len(row) == 9
+        assert len(row) == (12 if timed_cpu else 9)
         assert float(row[4]) > 0  # the floor
         for cell in row[5:]:
             median, best = (float(v) for v in cell.split('/'))

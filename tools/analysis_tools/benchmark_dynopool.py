@@ -13,8 +13,8 @@ output gradient:
 
 * ``max_pool2d``: ``F.max_pool2d(x, 2)``, gradient for ``x`` (the baseline);
 * ``DynOPool (ours)``, per backend: ``dynopool2d(x, alpha, backend=...)``,
-  gradients for ``x`` and ``alpha``; ``'torch'`` everywhere, ``'triton'`` on
-  CUDA only (Triton runs CPU tensors only in its interpreter, which is a
+  gradients for ``x`` and ``alpha``; ``'torch'`` everywhere, ``'cpu'`` (the
+  fused C++ kernels) on the CPU, ``'triton'`` on CUDA only (Triton runs CPU tensors only in its interpreter, which is a
   correctness tool, not a backend to time).
 
 Each DynOPool time is given against max_pool2d (``x max_pool2d``) and against
@@ -144,10 +144,24 @@ def triton_skip_reason(device: torch.device) -> Optional[str]:
     return None
 
 
+def cpu_skip_reason(device: torch.device) -> Optional[str]:
+    """Why the cpu backend (the C++ kernels) is not timed on ``device``
+    (None: it is)."""
+    if device.type != 'cpu':
+        return None  # (a CPU backend: nothing to say on other devices)
+    from mmdynopool.ops import cpu_backend
+    if not cpu_backend.kernels_available():
+        return ('cpu backend skipped: its C++ kernels could not be built ('
+                f'{cpu_backend.build_error()})')
+    return None
+
+
 def routes(device: torch.device) -> List[Tuple[str, Optional[str]]]:
     """``(name, backend)``: max_pool2d (backend None) and each backend that
     runs on ``device``."""
     names = [('max_pool2d', None), ('torch', 'torch')]
+    if device.type == 'cpu' and cpu_skip_reason(device) is None:
+        names.append(('cpu', 'cpu'))
     if triton_skip_reason(device) is None:
         names.append(('triton', 'triton'))
     return names
@@ -260,9 +274,9 @@ def main(argv: Optional[Sequence[str]] = None):
         mib = args.copy_mib or (256 if device.type == 'cpu' else 1024)
         bandwidth = copy_bandwidth(device, mib,
                                    make_clock(device, args.clock))
-        skipped = triton_skip_reason(device)
-        if skipped:
-            print(skipped)
+        for skipped in (cpu_skip_reason(device), triton_skip_reason(device)):
+            if skipped:
+                print(skipped)
         names = [route for route, _ in routes(device)]
         rows = []
         for dtype_name in dtype_names:

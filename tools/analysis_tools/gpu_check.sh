@@ -32,7 +32,11 @@ if [ "${1:-}" = "--prepare-wheels" ]; then
     "$PYTHON" -m pip wheel -q --no-deps -w .whl mmcv-lite==2.1.0 &&
     "$PYTHON" -m pip download -q --no-deps --only-binary=:all: \
         --python-version "$version" --implementation py -d .whl \
-        "${WHEELS[@]}" || exit 1
+        "${WHEELS[@]}" &&
+    # ninja builds the cpu backend's C++ kernels (a binary wheel).
+    "$PYTHON" -m pip download -q --no-deps --only-binary=:all: \
+        --python-version "$version" --platform manylinux2014_x86_64 \
+        -d .whl ninja==1.13.2 || exit 1
     ls .whl
     exit 0
 fi
