@@ -277,3 +277,41 @@ def test_ratio_warmup_holds_alpha_then_lets_it_learn(tmp_path):
     assert not torch.equal(runner.model.stem.weight, stem)
     with pytest.raises(ValueError, match='begin_iter'):
         HOOKS.build(dict(type='DynOPoolRatioWarmupHook', begin_iter=-1))
+    with pytest.raises(TypeError, match='warm_moments'):
+        HOOKS.build(dict(type='DynOPoolRatioWarmupHook', warm_moments=1))
+
+
+@pytest.mark.parametrize('warm_moments', [False, True])
+def test_ratio_warmup_warms_adam_moments_only_when_asked(
+        tmp_path, warm_moments):
+    """warm_moments=True: Adam's moments of alpha count the warm-up's
+    gradients while alpha stays put; the first free step is then shorter
+    than lr when the gradients disagree (NoisyGrad flips their sign). By
+    default the moments start after the warm-up and the first step is lr
+    long."""
+    runner = runner_for(tmp_path, hooks=[
+        dict(type='DynOPoolRatioWarmupHook', begin_iter=4,
+             warm_moments=warm_moments)
+    ], max_iters=5, lr=0.05, optimizer='Adam', model=NoisyGrad())
+    alphas = []
+
+    class Track(Hook):
+        priority = 'LOWEST'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            alphas.append(runner.model.pool.alpha.detach().clone())
+
+    runner.register_hook(Track())
+    start = runner.model.pool.alpha.detach().clone()
+    runner.train()
+    for alpha in alphas[:4]:
+        assert torch.equal(alpha, start)
+    optimizer = runner.optim_wrapper.optimizer
+    state = optimizer.state[runner.model.pool.alpha]
+    assert int(state['step']) == (5 if warm_moments else 1)
+    first_step = (alphas[4] - start).abs().max().item()
+    if warm_moments:
+        assert 0 < first_step < 0.8 * 0.05
+    else:
+        assert first_step == pytest.approx(0.05, rel=1e-3)
