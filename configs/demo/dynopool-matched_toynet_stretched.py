@@ -12,7 +12,10 @@
 #   lr x10 (x30 let the late layers run away to slivers);
 # * alpha held for the first 100 iterations (DynOPoolRatioWarmupHook): the
 #   EMA starts on the gradient of partly trained weights; without it one
-#   seed in 5 turned its late layers taller than wide early on;
+#   seed in 5 turned its late layers taller than wide early on. Its Adam
+#   moments are warmed meanwhile (warm_moments=True): otherwise the first
+#   free steps are lr long whatever the signal and the ratios drift off
+#   r = 0.5 where there is no headroom (STUDY.md sections 8-9);
 # * after 300 of the 600 iterations the ratios are frozen
 #   (FreezeDynOPoolHook): the last half trains the weights at fixed feature
 #   sizes, the ones the model is tested at.
@@ -26,5 +29,5 @@ custom_hooks = [
     dict(type='DynOPoolRatioHook', interval=25),
     dict(type='FreezeDynOPoolHook', freeze_at_iter=300),
     dict(type='DynOPoolFixedAreaHook'),
-    dict(type='DynOPoolRatioWarmupHook', begin_iter=100)
+    dict(type='DynOPoolRatioWarmupHook', begin_iter=100, warm_moments=True)
 ]

@@ -70,7 +70,14 @@ default_hooks = dict(
                     interval=max_iters, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-custom_hooks = [dict(type='DynOPoolRatioHook', interval=25)]
+# Ratios held for the first 100 iterations while Adam's moments of alpha
+# are warmed on their gradients (configs/demo/STUDY.md section 9: without
+# it the first free steps are lr long whatever the signal, and one seed in
+# five ended with its last stage taller than wide).
+custom_hooks = [
+    dict(type='DynOPoolRatioHook', interval=25),
+    dict(type='DynOPoolRatioWarmupHook', begin_iter=100, warm_moments=True)
+]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
