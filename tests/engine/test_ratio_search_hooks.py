@@ -253,20 +253,25 @@ def test_project_area_max_aspect():
 
 
 # -- DynOPoolRatioWarmupHook -------------------------------------------------
+class TrackAlpha(Hook):
+    """Keeps the model's ``pool.alpha`` after every training iteration."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.seen = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.seen.append(runner.model.pool.alpha.detach().clone())
+
+
 def test_ratio_warmup_holds_alpha_then_lets_it_learn(tmp_path):
-    seen = []
-
-    class Track(Hook):
-        priority = 'LOWEST'
-
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
-                             outputs=None):
-            seen.append(runner.model.pool.alpha.detach().clone())
-
     runner = runner_for(tmp_path, hooks=[
         dict(type='DynOPoolRatioWarmupHook', begin_iter=3)
     ], max_iters=6, lr=0.05, optimizer='Adam')
-    runner.register_hook(Track())
+    track = TrackAlpha()
+    runner.register_hook(track)
+    seen = track.seen
     start = runner.model.pool.alpha.detach().clone()
     stem = runner.model.stem.weight.detach().clone()
     runner.train()
@@ -293,16 +298,9 @@ def test_ratio_warmup_warms_adam_moments_only_when_asked(
         dict(type='DynOPoolRatioWarmupHook', begin_iter=4,
              warm_moments=warm_moments)
     ], max_iters=5, lr=0.05, optimizer='Adam', model=NoisyGrad())
-    alphas = []
-
-    class Track(Hook):
-        priority = 'LOWEST'
-
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
-                             outputs=None):
-            alphas.append(runner.model.pool.alpha.detach().clone())
-
-    runner.register_hook(Track())
+    track = TrackAlpha()
+    runner.register_hook(track)
+    alphas = track.seen
     start = runner.model.pool.alpha.detach().clone()
     runner.train()
     for alpha in alphas[:4]:
