@@ -1,11 +1,7 @@
-# The matched recipe (dynopool-matched_toynet_tiled.py, warmed warm-up) with
-# alpha held (its moments warmed) for 150 iterations instead of 100: more
-# trained weights and longer-averaged moments before the ratios move
-# (STUDY.md section 11).
-_base_ = ['../dynopool-matched_toynet_tiled.py']
-custom_hooks = [
-    dict(type='DynOPoolRatioHook', interval=25),
-    dict(type='FreezeDynOPoolHook', freeze_at_iter=300),
-    dict(type='DynOPoolFixedAreaHook'),
-    dict(type='DynOPoolRatioWarmupHook', begin_iter=150, warm_moments=True)
-]
+# warm-begin150_toynet_stretched.py (alpha held, its moments warmed, for 150
+# iterations instead of 100) on the tiled scenes (STUDY.md section 11).
+_base_ = ['./warm-begin150_toynet_stretched.py']
+variant = 'tiled'
+train_dataloader = dict(dataset=dict(variant=variant))
+val_dataloader = dict(dataset=dict(variant=variant))
+test_dataloader = val_dataloader
