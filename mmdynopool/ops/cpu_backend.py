@@ -32,7 +32,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .functional import (check_backend_dtype, memory_format_of,
+from .functional import (check_backend_dtype, dense, memory_format_of,
                          position_sensitivity)
 
 SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
@@ -66,6 +66,8 @@ def kernels():
     """The compiled extension module, built (or loaded from PyTorch's
     extension cache) on the first call; a clear error where it cannot be."""
     global _kernels, _build_error
+    if _kernels is not None:  # every DynOPool call asks: no lock once built
+        return _kernels
     with _lock:
         if _kernels is None and _build_error is None:
             try:
@@ -172,12 +174,12 @@ class CPUDynOPoolFunction(torch.autograd.Function):
                 pinned_w: bool) -> Tensor:
         layout = memory_format_of(x)
         channels_last = layout == torch.channels_last
-        dense = x.contiguous(memory_format=layout)
+        x = dense(x)
         tables = (axis_tables(x.shape[2], out_h, alpha_values[0], x.dtype) +
                   axis_tables(x.shape[3], out_w, alpha_values[1], x.dtype))
-        out, code = kernels().forward(dense, *tables, aggregation == 'max',
+        out, code = kernels().forward(x, *tables, aggregation == 'max',
                                       channels_last)
-        ctx.save_for_backward(dense, code if aggregation == 'max' else None)
+        ctx.save_for_backward(x, code if aggregation == 'max' else None)
         ctx.tables = tables
         ctx.channels_last = channels_last
         ctx.layout = layout

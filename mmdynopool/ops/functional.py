@@ -204,6 +204,13 @@ def memory_format_of(x: Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def dense(x: Tensor) -> Tensor:
+    """``x`` dense in its own memory format (a copy only where it is not):
+    the fused kernels walk it in memory order, and the input gradient they
+    write keeps ``x``'s layout."""
+    return x.contiguous(memory_format=memory_format_of(x))
+
+
 def hits_pixel_centres(in_size: int, out_size: int) -> bool:
     """Whether any of an axis' query points sits on a pixel centre (host
     arithmetic: no device work)."""

@@ -37,7 +37,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .functional import check_backend_dtype, memory_format_of
+from .functional import check_backend_dtype, dense, memory_format_of
 
 try:
     import triton
@@ -347,13 +347,6 @@ def _acc_dtypes(dtype: torch.dtype):
     if dtype == torch.float64:
         return torch.float64, tl.float64
     return torch.float32, tl.float32
-
-
-def dense(x: Tensor) -> Tensor:
-    """``x`` dense in its own memory format (a copy only where it is not),
-    so that the kernels' lanes can walk the output's memory order and the
-    input gradient keeps ``x``'s layout."""
-    return x.contiguous(memory_format=memory_format_of(x))
 
 
 def _ints(values) -> Tuple[int, ...]:
