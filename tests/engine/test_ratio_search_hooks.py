@@ -163,6 +163,43 @@ def test_search_then_retrain_takes_ratios_not_weights(tmp_path):
                                search.model.stem.weight)
 
 
+def write_search(path, ratios):
+    """A search run's work dir holding only its ``dynopool_ratios.json``."""
+    path.mkdir(parents=True)
+    layers = {
+        name: {'r_h': r_h, 'r_w': r_w}
+        for name, (r_h, r_w) in ratios.items()
+    }
+    (path / 'dynopool_ratios.json').write_text(
+        json.dumps([{'iter': 6, 'layers': layers}]))
+    return str(path)
+
+
+def test_set_ratios_from_several_searches_takes_their_geometric_mean(
+        tmp_path):
+    a = write_search(tmp_path / 'a', {'pool': (0.4, 0.625),
+                                      'body.1': (0.5, 0.5)})
+    b = write_search(tmp_path / 'b', {'pool': (0.25, 1.0),
+                                      'body.1': (0.8, 0.3125)})
+    runner = runner_for(tmp_path / 'retrain', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=[a, b])
+    ], max_iters=1, lr=0.0)
+    runner.train()
+    # sqrt(0.4 * 0.25), sqrt(0.625 * 1.0): the area r_h * r_w = 0.25 that
+    # both searches kept is kept by their mean
+    r_h, r_w = runner.model.pool.ratio
+    assert (r_h, r_w) == pytest.approx((0.1**0.5, 0.625**0.5), rel=1e-5)
+    assert r_h * r_w == pytest.approx(0.25, rel=1e-5)
+    assert runner.model.body[1].ratio == pytest.approx(
+        (0.4**0.5, 0.15625**0.5), rel=1e-5)
+    # one source in a list is that source
+    single = runner_for(tmp_path / 'single', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=[b])
+    ], max_iters=1, lr=0.0)
+    single.train()
+    assert single.model.pool.ratio == pytest.approx((0.25, 1.0), rel=1e-5)
+
+
 def test_set_ratios_errors_are_named(tmp_path):
     with pytest.raises(ValueError, match='either ratios or source'):
         DynOPoolSetRatiosHook()
@@ -186,6 +223,14 @@ def test_set_ratios_errors_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='no such file'):
         runner_for(tmp_path / 'd', hooks=[
             dict(type='DynOPoolSetRatiosHook', source=str(tmp_path / 'x'))
+        ], max_iters=1).train()
+    with pytest.raises(ValueError, match='non-empty list of paths'):
+        DynOPoolSetRatiosHook(source=[])
+    other = write_search(tmp_path / 'other', {'pool': (0.4, 0.6),
+                                              'body.1': (0.5, 0.5)})
+    with pytest.raises(ValueError, match='name different DynOPools'):
+        runner_for(tmp_path / 'e', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=[other, str(path)])
         ], max_iters=1).train()
 
 

@@ -6,6 +6,8 @@ import os.path as osp
 
 import pytest
 
+from mmdynopool.utils import seed_runs
+
 from .test_demo_tools import REPO, load_tool, write_run
 
 
@@ -59,7 +61,7 @@ def test_search_work_dir_hands_each_seed_its_search_run(tmp_path,
 
         return Done()
 
-    monkeypatch.setattr(compare.subprocess, 'run', fake_run)
+    monkeypatch.setattr(seed_runs.subprocess, 'run', fake_run)
     config = osp.join(REPO, 'configs', 'demo', 'study',
                       'retrain_toynet_{variant}.py')
     runs = compare.run_all(config, ['stretched'], [0, 1],
@@ -112,6 +114,50 @@ def test_plot_study_writes_the_figures(tmp_path):
         assert osp.getsize(path) > 1000
     with pytest.raises(ValueError, match='LABEL=PATH'):
         plot.labelled(['no-label'])
+
+
+def test_search_seed_offsets_average_several_searches_a_seed(
+        tmp_path, monkeypatch):
+    compare = load_tool('compare_ratios')
+    for seed in (0, 100, 1):  # seed 101 is missing
+        write_run(str(tmp_path / 'search' / 'dynopool' / 'stretched' /
+                      f'seed{seed}'), [(0.4, 0.6)] * 3, 90.0)
+    commands = []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        write_run(command[command.index('--work-dir') + 1],
+                  [(0.4, 0.6)] * 3, 91.0)
+
+        class Done:
+            returncode = 0
+
+        return Done()
+
+    monkeypatch.setattr(seed_runs.subprocess, 'run', fake_run)
+    config = osp.join(REPO, 'configs', 'demo',
+                      'dynopool-retrain_toynet_{variant}.py')
+    compare.run_all(config, ['stretched'], [0], str(tmp_path / 'retrain'),
+                    False, [], 'dynopool',
+                    search_work_dir=str(tmp_path / 'search'),
+                    search_seed_offsets=[0, 100])
+    root = osp.abspath(str(tmp_path / 'search' / 'dynopool' / 'stretched'))
+    assert (f'custom_hooks.2.source=[{root}/seed0,{root}/seed100]'
+            in commands[0])
+    # the list form is what mmengine's --cfg-options turns into a list
+    from mmengine.config import DictAction
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    option = [c for c in commands[0] if c.startswith('custom_hooks.2')][0]
+    parsed = parser.parse_args(['--cfg-options', option]).cfg_options
+    assert parsed['custom_hooks.2.source'] == [f'{root}/seed0',
+                                               f'{root}/seed100']
+    with pytest.raises(FileNotFoundError, match=r'seed 1 \+ offset 100'):
+        compare.run_all(config, ['stretched'], [1], str(tmp_path / 'r2'),
+                        False, [], 'dynopool',
+                        search_work_dir=str(tmp_path / 'search'),
+                        search_seed_offsets=[0, 100])
 
 
 def test_demo_search_then_retrain_commands(tmp_path):

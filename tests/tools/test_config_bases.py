@@ -124,3 +124,20 @@ def test_sr_recipe_at_x4_reads_x4_everywhere():
                 *cfg.val_dataloader.dataset.datasets,
                 *cfg.test_dataloader.dataset.datasets]
     assert [d.scale for d in datasets] == [4] * 5
+
+
+STUDY_CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'demo', 'study', '*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'dynopool_sr', 'study', '*.py')))
+
+
+@pytest.mark.parametrize('config', STUDY_CONFIGS, ids=osp.basename)
+def test_study_config_resolves_to_registered_hooks(config):
+    """Every study config (demo and SR) reads, and each of its custom hooks
+    is one the registry knows (a typo would only fail its training)."""
+    from mmengine.registry import HOOKS
+    cfg = Config.fromfile(config)
+    hooks = cfg.get('custom_hooks') or []
+    assert hooks, f'{config} has no custom_hooks'
+    for hook in hooks:
+        assert HOOKS.get(hook['type']) is not None, hook['type']

@@ -28,19 +28,17 @@ Examples::
         --baseline --jobs 2 --json-out work_dirs/demo_compare/summary.json
 """
 import argparse
-import glob
 import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
+from mmdynopool.utils.seed_runs import (TrainTask, max_iters_of, mean_std,
+                                        read_val_metrics, resolve_config,
+                                        train_all)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VARIANTS = ('stretched', 'tiled', 'enlarged')
 CONFIG_TEMPLATE = 'configs/demo/dynopool_toynet_{variant}.py'
 BASELINE_TEMPLATE = 'configs/demo/fixed-stride_toynet_{variant}.py'
@@ -50,26 +48,6 @@ BASELINE_TEMPLATE = 'configs/demo/fixed-stride_toynet_{variant}.py'
 def final_record(work_dir: str) -> dict:
     """The record of the last logged iteration."""
     return load_ratio_records(work_dir)[-1]
-
-
-def read_val_metrics(work_dir: str) -> Dict[str, float]:
-    """The last validation metrics (e.g. ``mIoU``) mmengine logged in
-    ``<work_dir>/<timestamp>/vis_data/scalars.json``; {} when none."""
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    for path in reversed(files):  # the newest run that validated
-        metrics = {}
-        with open(path, encoding='utf-8') as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                record = json.loads(line)
-                if 'mIoU' in record:
-                    metrics = record
-        if metrics:
-            return metrics
-    return {}
 
 
 def run_complete(work_dir: str, max_iters: Optional[int] = None) -> bool:
@@ -98,16 +76,6 @@ def summarise_run(work_dir: str) -> dict:
 
 
 # -- statistics ---------------------------------------------------------------
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
-
-
 def layer_names(runs: Sequence[dict]) -> List[str]:
     """Layer names in network order (the order of the first run)."""
     names: List[str] = []
@@ -329,15 +297,6 @@ def format_per_seed(per_seed: Dict[str, dict]) -> str:
 
 
 # -- running ------------------------------------------------------------------
-def train_command(config: str, work_dir: str, seed: int,
-                  cfg_options: Sequence[str] = ()) -> List[str]:
-    return [
-        sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
-        work_dir, '--cfg-options', f'randomness.seed={seed}', *cfg_options
-    ]
-
-
 def set_ratios_hook_index(config: str) -> int:
     """Index of the ``DynOPoolSetRatiosHook`` in ``config``'s
     ``custom_hooks`` (for ``--search-work-dir``)."""
@@ -350,74 +309,58 @@ def set_ratios_hook_index(config: str) -> int:
                      ' (needed by --search-work-dir)')
 
 
-def max_iters_of(cfg_options: Sequence[str]) -> Optional[int]:
-    for option in cfg_options:
-        if option.startswith('train_cfg.max_iters='):
-            return int(option.split('=', 1)[1])
-    return None
+def search_sources(search_work_dir: str, variant: str, seed: int,
+                   offsets: Sequence[int] = (0, )) -> List[str]:
+    """The finished search runs a retrain of ``seed`` starts from: seed
+    ``seed + k`` for every ``k`` in ``offsets`` (several: their ratios are
+    averaged by ``DynOPoolSetRatiosHook``)."""
+    sources = []
+    for offset in offsets:
+        source = osp.abspath(
+            osp.join(search_work_dir, 'dynopool', variant,
+                     f'seed{seed + offset}'))
+        if not run_complete(source):
+            raise FileNotFoundError(f'no finished search run in {source} '
+                                    f'(seed {seed} + offset {offset})')
+        sources.append(source)
+    return sources
 
 
 def run_all(template: str, variants: Sequence[str], seeds: Sequence[int],
             work_root: str, reuse: bool, cfg_options: Sequence[str],
             tag: str, jobs: int = 1,
-            search_work_dir: Optional[str] = None) -> Dict[str, List[dict]]:
+            search_work_dir: Optional[str] = None,
+            search_seed_offsets: Sequence[int] = (0, )
+            ) -> Dict[str, List[dict]]:
     """Train (or reuse) every variant x seed and summarise the runs.
 
     ``jobs`` runs train side by side, each with ``OMP_NUM_THREADS`` set to
     its share of the CPUs (unless the variable is set already).
     ``search_work_dir``: search, then retrain - the run of seed S takes its
     ratios from ``<search_work_dir>/dynopool/<variant>/seed<S>`` through
-    the config's ``DynOPoolSetRatiosHook``."""
+    the config's ``DynOPoolSetRatiosHook``; with ``search_seed_offsets``
+    from the geometric mean of ``seed<S + k>`` for each offset ``k``."""
     todo = []
     for variant in variants:
-        config = template.format(variant=variant)
-        if not osp.isabs(config) and not osp.exists(config):
-            config = osp.join(REPO_ROOT, config)
+        config = resolve_config(template.format(variant=variant))
         hook_index = set_ratios_hook_index(config) \
             if search_work_dir else None
         for seed in seeds:
             work_dir = osp.join(work_root, tag, variant, f'seed{seed}')
             options = list(cfg_options)
             if search_work_dir:
-                source = osp.abspath(
-                    osp.join(search_work_dir, 'dynopool', variant,
-                             f'seed{seed}'))
-                if not run_complete(source):
-                    raise FileNotFoundError(
-                        f'no finished search run in {source}')
-                options.append(f'custom_hooks.{hook_index}.source={source}')
+                sources = search_sources(search_work_dir, variant, seed,
+                                         search_seed_offsets)
+                value = sources[0] if len(sources) == 1 else \
+                    '[' + ','.join(sources) + ']'
+                options.append(f'custom_hooks.{hook_index}.source={value}')
             if reuse and run_complete(work_dir, max_iters_of(cfg_options)):
                 print(f'[{tag}] {variant} seed {seed}: reusing {work_dir}',
                       flush=True)
             else:
-                todo.append((variant, seed, config, work_dir, options))
-    env = dict(os.environ)
-    if jobs > 1 and 'OMP_NUM_THREADS' not in env:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(
-            os, 'sched_getaffinity') else (os.cpu_count() or 1)
-        env['OMP_NUM_THREADS'] = str(max(1, cpus // jobs))
-
-    def train(task) -> None:
-        variant, seed, config, work_dir, options = task
-        os.makedirs(work_dir, exist_ok=True)
-        command = train_command(config, work_dir, seed, options)
-        print(f'[{tag}] {variant} seed {seed}: ' + ' '.join(command),
-              flush=True)
-        with open(osp.join(work_dir, 'train_stdout.log'), 'w') as log:
-            proc = subprocess.run(command, stdout=log,
-                                  stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                                  env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f'training failed (exit {proc.returncode}); '
-                               'see ' + osp.join(work_dir,
-                                                 'train_stdout.log'))
-
-    if jobs > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(train, todo))
-    else:
-        for task in todo:
-            train(task)
+                todo.append(TrainTask(variant, seed, config, work_dir,
+                                      options))
+    train_all(todo, jobs, tag)
     return {
         variant: [
             summarise_run(osp.join(work_root, tag, variant, f'seed{seed}'))
@@ -459,6 +402,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'search run; each seed of --config (which needs a '
                         'DynOPoolSetRatiosHook) starts from the ratios '
                         'that seed learned there')
+    parser.add_argument('--search-seed-offsets', nargs='+', type=int,
+                        default=[0],
+                        help='with --search-work-dir: retrain seed S from '
+                        'the geometric mean of the ratios of search seeds '
+                        'S + k, for each k given (e.g. 0 100 200: three '
+                        'searches a seed, run there with --seeds S, S+100, '
+                        'S+200)')
     parser.add_argument('--json-out', help='also write the stats as JSON')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='passed on to tools/train.py (key=value)')
@@ -487,7 +437,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             runs = run_all(template, args.variants, args.seeds, work_dir,
                            args.reuse or reuse, args.cfg_options, tag,
                            args.jobs, search_work_dir if tag == 'dynopool'
-                           else None)
+                           else None, args.search_seed_offsets)
         raw[tag] = runs
         return {v: aggregate(r) for v, r in runs.items()}
 

@@ -1,7 +1,8 @@
 """Start training from given DynOPool ratios: hand-set shapes, or the ratios
 a search run learned (search, then retrain from scratch)."""
+import math
 import os.path as osp
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.hooks import Hook
@@ -39,6 +40,34 @@ def ratios_from_file(path: str) -> Ratios:
     return ratios
 
 
+def mean_ratios(sources: Sequence[str]) -> Ratios:
+    """The geometric mean, per layer and axis, of the ratios several search
+    runs learned (each read by :func:`ratios_from_file`).
+
+    Why geometric: a search under ``DynOPoolFixedAreaHook`` moves along
+    ``r_h * r_w = const``, and the geometric mean stays on that curve (the
+    mean of ``log r``), so the averaged shape costs what each search did
+    while the seed-to-seed noise of the learned aspect shrinks."""
+    if isinstance(sources, str) or not sources:
+        raise ValueError('mean_ratios needs a non-empty list of search runs, '
+                         f'got {sources!r}')
+    per_source = [ratios_from_file(path) for path in sources]
+    names = list(per_source[0])
+    for path, ratios in zip(sources[1:], per_source[1:]):
+        if set(ratios) != set(names):
+            raise ValueError(
+                f'DynOPoolSetRatiosHook: the search runs name different '
+                f'DynOPools: {sorted(names)} in {sources[0]} but '
+                f'{sorted(ratios)} in {path}; average runs of one model')
+    count = len(per_source)
+    return {
+        name: tuple(
+            math.exp(sum(math.log(r[name][axis]) for r in per_source) / count)
+            for axis in (0, 1))
+        for name in names
+    }
+
+
 @HOOKS.register_module()
 class DynOPoolSetRatiosHook(Hook):
     """Before training, set the ratios of the model's DynOPools.
@@ -48,7 +77,12 @@ class DynOPoolSetRatiosHook(Hook):
       ``dynopool_ratios.json``) or a checkpoint of it. The weights are not
       taken (train them from scratch); combine with
       ``dict(type='FreezeDynOPoolHook', freeze_at_iter=0)`` to train only the
-      weights at those sizes.
+      weights at those sizes;
+    * several searches, averaged: ``source=['work_dirs/search_a',
+      'work_dirs/search_b']`` starts from the geometric mean of their
+      ratios (:func:`mean_ratios`): searches with different seeds agree on
+      a shape the data asks for and disagree on noise, which the mean
+      shrinks (``configs/demo/STUDY.md``, section 12).
 
     Layers are matched by full name or by the last part of it (``pool1``
     matches ``backbone.pool1``); a name that matches no DynOPool, or a model
@@ -57,8 +91,9 @@ class DynOPoolSetRatiosHook(Hook):
 
     Args:
         ratios (dict, optional): ``{layer: (r_h, r_w)}`` or ``{layer: r}``.
-        source (str, optional): A search run's work dir,
-            ``dynopool_ratios.json`` or checkpoint.
+        source (str | list[str], optional): A search run's work dir,
+            ``dynopool_ratios.json`` or checkpoint; or a list of them, whose
+            ratios are averaged (geometric mean).
         strict (bool): Every DynOPool of the model must get a ratio.
             Default: False for ``ratios``, True for ``source``.
     """
@@ -68,7 +103,7 @@ class DynOPoolSetRatiosHook(Hook):
     def __init__(self,
                  ratios: Optional[Dict[str, Union[float, Tuple[float,
                                                                float]]]] = None,
-                 source: Optional[str] = None,
+                 source: Optional[Union[str, Sequence[str]]] = None,
                  strict: Optional[bool] = None) -> None:
         if (ratios is None) == (source is None):
             raise ValueError('DynOPoolSetRatiosHook: give either ratios or '
@@ -87,6 +122,11 @@ class DynOPoolSetRatiosHook(Hook):
                                      f'(r_h, r_w), got {value!r}')
                 checked[name] = (float(pair[0]), float(pair[1]))
             ratios = checked
+        if source is not None and not isinstance(source, str):
+            source = list(source)
+            if not source or not all(isinstance(p, str) for p in source):
+                raise ValueError(f'source must be a path or a non-empty list '
+                                 f'of paths, got {source!r}')
         self.ratios = ratios
         self.source = source
         self.strict = (source is not None) if strict is None else strict
@@ -94,8 +134,12 @@ class DynOPoolSetRatiosHook(Hook):
     def before_train(self, runner) -> None:
         if runner.iter > 0:
             return
-        ratios = self.ratios if self.ratios is not None else \
-            ratios_from_file(self.source)
+        if self.ratios is not None:
+            ratios = self.ratios
+        elif isinstance(self.source, str):
+            ratios = ratios_from_file(self.source)
+        else:
+            ratios = mean_ratios(self.source)
         model = unwrap(runner.model)
         layers = dynopool_layers(model)
         used, parts = set(), []
