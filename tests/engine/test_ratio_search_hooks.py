@@ -15,6 +15,7 @@ from mmdynopool.engine import (DynOPoolFixedAreaHook,
                                DynOPoolOptimWrapperConstructor,
                                DynOPoolSetRatiosHook)
 from mmdynopool.engine.hooks.fixed_area_hook import project_area
+from mmdynopool.engine.hooks.set_ratios_hook import mean_ratios
 from mmdynopool.ops import StaticDynOPool
 from .test_ratio_hook_and_constructor import Images, TwoStage
 
@@ -163,13 +164,16 @@ def test_search_then_retrain_takes_ratios_not_weights(tmp_path):
                                search.model.stem.weight)
 
 
-def write_search(path, ratios):
-    """A search run's work dir holding only its ``dynopool_ratios.json``."""
+def write_search(path, ratios, sizes=None):
+    """A search run's work dir holding only its ``dynopool_ratios.json``
+    (with output sizes ``{layer: (h, w)}`` when given)."""
     path.mkdir(parents=True)
     layers = {
         name: {'r_h': r_h, 'r_w': r_w}
         for name, (r_h, r_w) in ratios.items()
     }
+    for name, (h, w) in (sizes or {}).items():
+        layers[name].update(h=h, w=w)
     (path / 'dynopool_ratios.json').write_text(
         json.dumps([{'iter': 6, 'layers': layers}]))
     return str(path)
@@ -182,7 +186,7 @@ def test_set_ratios_from_several_searches_takes_their_geometric_mean(
     b = write_search(tmp_path / 'b', {'pool': (0.25, 1.0),
                                       'body.1': (0.8, 0.3125)})
     runner = runner_for(tmp_path / 'retrain', hooks=[
-        dict(type='DynOPoolSetRatiosHook', source=[a, b])
+        dict(type='DynOPoolSetRatiosHook', source=[a, b], hold_area=False)
     ], max_iters=1, lr=0.0)
     runner.train()
     # sqrt(0.4 * 0.25), sqrt(0.625 * 1.0): the area r_h * r_w = 0.25 that
@@ -194,10 +198,61 @@ def test_set_ratios_from_several_searches_takes_their_geometric_mean(
         (0.4**0.5, 0.15625**0.5), rel=1e-5)
     # one source in a list is that source
     single = runner_for(tmp_path / 'single', hooks=[
-        dict(type='DynOPoolSetRatiosHook', source=[b])
+        dict(type='DynOPoolSetRatiosHook', source=[b], hold_area=False)
     ], max_iters=1, lr=0.0)
     single.train()
     assert single.model.pool.ratio == pytest.approx((0.25, 1.0), rel=1e-5)
+
+
+def test_averaged_ratios_hold_at_most_the_searches_output_area(
+        tmp_path, caplog):
+    # 32x32 images: pool's input is 32x32; body.1's is pool's output
+    a = write_search(tmp_path / 'a', {'pool': (0.4, 0.625),
+                                      'body.1': (0.5, 0.6)},
+                     sizes={'pool': (12, 20), 'body.1': (6, 12)})
+    b = write_search(tmp_path / 'b', {'pool': (0.45, 0.55),
+                                      'body.1': (0.5, 0.6)},
+                     sizes={'pool': (14, 18), 'body.1': (7, 11)})
+    # the plain mean rounds to 14 x 19 = 266 pixels at pool, more than
+    # either search's (240, 252): it is held at the costlier one's 252
+    mean = mean_ratios([a, b])['pool']
+    assert round(32 * mean[0]) * round(32 * mean[1]) == 266
+    runner = runner_for(tmp_path / 'retrain', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=[a, b]),
+        dict(type='FreezeDynOPoolHook', freeze_at_iter=0)
+    ], max_iters=1, lr=0.0)
+    runner.train()
+    pool = runner.model.pool
+    out_h, out_w = pool.output_size(32, 32)
+    assert 240 < out_h * out_w <= 252
+    # the aspect of the mean is kept
+    assert pool.ratio[0] / pool.ratio[1] == pytest.approx(
+        mean[0] / mean[1], rel=1e-4)
+    body_h, body_w = runner.model.body[1].output_size(out_h, out_w)
+    assert body_h * body_w <= 77  # max(6 * 12, 7 * 11)
+    log = open(runner.logger.log_file).read()
+    assert 'held at most the searches\' output area: pool ' in log
+    # hold_area=False sets the plain mean
+    plain = runner_for(tmp_path / 'plain', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=[a, b], hold_area=False)
+    ], max_iters=1, lr=0.0)
+    plain.train()
+    assert plain.model.pool.ratio == pytest.approx(mean, rel=1e-5)
+
+
+def test_kept_random_state_restores_every_generator():
+    import random
+
+    import numpy as np
+    from mmdynopool.engine.hooks.set_ratios_hook import kept_random_state
+    torch.manual_seed(3)
+    random.seed(3)
+    np.random.seed(3)
+    with kept_random_state():
+        inside = (torch.rand(2), random.random(), np.random.rand())
+    after = (torch.rand(2), random.random(), np.random.rand())
+    assert torch.equal(inside[0], after[0])
+    assert inside[1:] == after[1:]
 
 
 def test_set_ratios_errors_are_named(tmp_path):
@@ -228,6 +283,10 @@ def test_set_ratios_errors_are_named(tmp_path):
         DynOPoolSetRatiosHook(source=[])
     other = write_search(tmp_path / 'other', {'pool': (0.4, 0.6),
                                               'body.1': (0.5, 0.5)})
+    with pytest.raises(ValueError, match='has no recorded sizes'):
+        runner_for(tmp_path / 'f', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=[other, other])
+        ], max_iters=1).train()
     with pytest.raises(ValueError, match='name different DynOPools'):
         runner_for(tmp_path / 'e', hooks=[
             dict(type='DynOPoolSetRatiosHook', source=[other, str(path)])

@@ -2,13 +2,17 @@
 a search run learned (search, then retrain from scratch)."""
 import math
 import os.path as osp
+import random
+from contextlib import contextmanager
 from typing import Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmdynopool.ops import dynopool_layers
+from .fixed_area_hook import project_area
 from .ratio_hook import RATIOS_FILE, load_ratio_records, unwrap
 
 Ratios = Dict[str, Tuple[float, float]]
@@ -68,6 +72,79 @@ def mean_ratios(sources: Sequence[str]) -> Ratios:
     }
 
 
+def searched_pixels(sources: Sequence[str]) -> Optional[Dict[str, int]]:
+    """Per layer, the most output pixels any search run ended with (its
+    last record that has sizes): what the costliest search spent there.
+    None when a source is a checkpoint (no sizes recorded) or a layer never
+    had sizes."""
+    pixels: Dict[str, int] = {}
+    for path in sources:
+        if not osp.isdir(path) and not path.endswith('.json'):
+            return None
+        for name in ratios_from_file(path):
+            sized = [
+                r['layers'][name] for r in load_ratio_records(path)
+                if r['layers'].get(name, {}).get('h') is not None
+            ]
+            if not sized:
+                return None
+            area = sized[-1]['h'] * sized[-1]['w']
+            pixels[name] = max(pixels.get(name, area), area)
+    return pixels
+
+
+@contextmanager
+def kept_random_state():
+    """Python's, NumPy's and torch's (CPU) random state are as before on
+    leaving: a look at one training sample does not shift the run's random
+    stream."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+def hold_pixels(runner, model, layers, pixels: Dict[str, int]) -> list:
+    """Scale each layer's ``alpha`` (keeping its aspect, as
+    :class:`DynOPoolFixedAreaHook` does) to at most ``pixels[name]`` output
+    pixels at the input it gets in one forward of a training sample: a
+    layer's input depends on the sizes of the layers before it, which
+    averaged ratios change. The forward runs without gradient, in eval mode
+    (no BatchNorm statistics move) and keeps the random state. Returns
+    ``(name, out_h, out_w)`` per held layer."""
+    held, handles = [], []
+    for name, layer in layers:
+        if name not in pixels:
+            continue
+
+        def project(module, args, name=name):
+            in_h, in_w = args[0].shape[-2:]
+            out_h, out_w = project_area(module, int(in_h), int(in_w),
+                                        pixels[name])
+            held.append((name, out_h, out_w))
+
+        handles.append(layer.register_forward_pre_hook(project))
+    was_training = model.training
+    try:
+        with kept_random_state(), torch.no_grad():
+            loader = runner.train_dataloader
+            batch = loader.collate_fn([loader.dataset[0]])
+            data = model.data_preprocessor(batch, False)
+            model.eval()
+            if isinstance(data, dict):
+                model(**data, mode='tensor')
+            else:
+                model(*data, mode='tensor')
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return held
+
+
 @HOOKS.register_module()
 class DynOPoolSetRatiosHook(Hook):
     """Before training, set the ratios of the model's DynOPools.
@@ -82,7 +159,12 @@ class DynOPoolSetRatiosHook(Hook):
       'work_dirs/search_b']`` starts from the geometric mean of their
       ratios (:func:`mean_ratios`): searches with different seeds agree on
       a shape the data asks for and disagree on noise, which the mean
-      shrinks (``configs/demo/STUDY.md``, section 12).
+      shrinks (``configs/demo/STUDY.md``, section 12). Each layer then
+      gets at most the output area the costliest search ended with there
+      (as close to it as rounding allows), at the input
+      it gets (one forward of a training sample before training;
+      ``hold_area``): the averaged sizes change later layers' inputs, and
+      rounding would otherwise let the mean cost more than any search.
 
     Layers are matched by full name or by the last part of it (``pool1``
     matches ``backbone.pool1``); a name that matches no DynOPool, or a model
@@ -96,6 +178,11 @@ class DynOPoolSetRatiosHook(Hook):
             ratios are averaged (geometric mean).
         strict (bool): Every DynOPool of the model must get a ratio.
             Default: False for ``ratios``, True for ``source``.
+        hold_area (bool): With several sources, hold each layer at most at
+            the largest output area the searches ended with (see above).
+            Sources without recorded sizes (checkpoints) cannot be held: an
+            error names them.
+            Default: True.
     """
 
     priority = 'HIGHEST'  # before FreezeDynOPoolHook (VERY_HIGH) freezes
@@ -104,7 +191,8 @@ class DynOPoolSetRatiosHook(Hook):
                  ratios: Optional[Dict[str, Union[float, Tuple[float,
                                                                float]]]] = None,
                  source: Optional[Union[str, Sequence[str]]] = None,
-                 strict: Optional[bool] = None) -> None:
+                 strict: Optional[bool] = None,
+                 hold_area: bool = True) -> None:
         if (ratios is None) == (source is None):
             raise ValueError('DynOPoolSetRatiosHook: give either ratios or '
                              'source')
@@ -130,19 +218,34 @@ class DynOPoolSetRatiosHook(Hook):
         self.ratios = ratios
         self.source = source
         self.strict = (source is not None) if strict is None else strict
+        self.hold_area = bool(hold_area)
+
+    def _ratios_and_pixels(self) -> Tuple[Ratios, Dict[str, int]]:
+        """The ratios to set, and the output pixels to hold them at (only
+        for averaged sources)."""
+        if self.ratios is not None:
+            return self.ratios, {}
+        if isinstance(self.source, str):
+            return ratios_from_file(self.source), {}
+        ratios = mean_ratios(self.source)
+        if not self.hold_area:
+            return ratios, {}
+        pixels = searched_pixels(self.source)
+        if pixels is None:
+            raise ValueError(
+                f'DynOPoolSetRatiosHook: cannot hold the area of averaged '
+                f'ratios: a source in {self.source} has no recorded sizes '
+                f'(a checkpoint?); give the search runs\' work dirs or '
+                f'dynopool_ratios.json files, or set hold_area=False')
+        return ratios, pixels
 
     def before_train(self, runner) -> None:
         if runner.iter > 0:
             return
-        if self.ratios is not None:
-            ratios = self.ratios
-        elif isinstance(self.source, str):
-            ratios = ratios_from_file(self.source)
-        else:
-            ratios = mean_ratios(self.source)
+        ratios, pixels = self._ratios_and_pixels()
         model = unwrap(runner.model)
         layers = dynopool_layers(model)
-        used, parts = set(), []
+        used, wanted = set(), {}
         for name, layer in layers:
             key = name if name in ratios else name.split('.')[-1]
             if key not in ratios:
@@ -161,9 +264,19 @@ class DynOPoolSetRatiosHook(Hook):
                 layer.alpha.copy_(
                     torch.tensor([1.0 / r_h, 1.0 / r_w],
                                  dtype=layer.alpha.dtype))
-            parts.append(f'{name}: r=({r_h:.4f}, {r_w:.4f})')
+            if key in pixels:
+                wanted[name] = pixels[key]
         unused = [k for k in ratios if k not in used]
         if unused and (self.ratios is not None or self.strict):
             raise ValueError(f'DynOPoolSetRatiosHook: no DynOPool named '
                              f'{unused} in the model')
+        held = hold_pixels(runner, model, layers, wanted) if wanted else []
+        parts = [
+            f'{name}: r=({layer.ratio[0]:.4f}, {layer.ratio[1]:.4f})'
+            for name, layer in layers
+            if name.split('.')[-1] in used or name in used
+        ]
+        if held:
+            parts.append('held at most the searches\' output area: ' +
+                         ', '.join(f'{n} {h}x{w}' for n, h, w in held))
         runner.logger.info('DynOPoolSetRatiosHook: ' + ', '.join(parts))
