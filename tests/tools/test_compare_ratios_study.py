@@ -3,6 +3,7 @@
 runs (no training)."""
 import json
 import os.path as osp
+import re
 
 import pytest
 
@@ -197,4 +198,30 @@ def test_demo_search_then_retrain_commands(tmp_path):
     expected = ', '.join(f'{n}: r=({r_h:.4f}, {r_w:.4f})'
                          for n, (r_h, r_w) in ratios.items())
     assert f'DynOPoolSetRatiosHook: {expected}' in log
+    assert 'frozen to their learned ratios' in log
+    # two searches (seeds 0 and 1), averaged: the segmentor's one forward
+    # of a training sample holds every layer at most at the costlier
+    # search's output area
+    second = tmp_path / 'search1'
+    train('dynopool-matched_toynet_stretched.py', second,
+          'custom_hooks.1.freeze_at_iter=2', 'custom_hooks.3.begin_iter=0',
+          'optim_wrapper.paramwise_cfg.alpha_lr_mult=100.0',
+          'randomness.seed=1')
+    log = train('dynopool-retrain_toynet_stretched.py',
+                tmp_path / 'retrain2',
+                f'custom_hooks.2.source=[{search},{second}]')
+    held = re.search(r"held at most the searches' output area: (.*)", log)
+    assert held, log[-3000:]
+    sizes = dict(re.findall(r'(backbone\.pool\d) (\d+x\d+)', held.group(1)))
+    assert list(sizes) == list(ratios)
+    def last_area(run, name):  # the last record with sizes (before the
+        # freeze; frozen layers log none)
+        records = json.loads((run / 'dynopool_ratios.json').read_text())
+        layer = [r['layers'][name] for r in records
+                 if r['layers'][name]['h'] is not None][-1]
+        return layer['h'] * layer['w']
+
+    for name, size in sizes.items():
+        h, w = (int(v) for v in size.split('x'))
+        assert h * w <= max(last_area(run, name) for run in (search, second))
     assert 'frozen to their learned ratios' in log
