@@ -240,6 +240,43 @@ def test_averaged_ratios_hold_at_most_the_searches_output_area(
     assert plain.model.pool.ratio == pytest.approx(mean, rel=1e-5)
 
 
+def test_snap_pixels_keeps_the_start_where_a_search_moved_a_pixel(
+        tmp_path):
+    # pool's input 32x32 (start 0.5 -> 16x16); body.1's 16x16 (start
+    # (0.5, 0.6) -> 8x10)
+    def search(path, pool, body):
+        write_search(path, {'pool': pool, 'body.1': body})
+        records = json.loads((path / 'dynopool_ratios.json').read_text())
+        records[0]['layers']['pool'].update(in_h=32, in_w=32, h=16, w=16)
+        records[0]['layers']['body.1'].update(in_h=16, in_w=16, h=8, w=10)
+        (path / 'dynopool_ratios.json').write_text(json.dumps(records))
+        return str(path)
+
+    # pool moved 0.5 * 32 -> 0.53 * 32: 0.96 px; body.1 by 0.1 * 16 = 1.6 px
+    a = search(tmp_path / 'a', (0.53, 0.47), (0.6, 0.5))
+    runner = runner_for(tmp_path / 'retrain', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=a, snap_pixels=1)
+    ], max_iters=1, lr=0.0)
+    runner.train()
+    assert runner.model.pool.ratio == pytest.approx((0.5, 0.5))
+    assert runner.model.body[1].ratio == pytest.approx((0.6, 0.5), rel=1e-5)
+    log = open(runner.logger.log_file).read()
+    assert 'kept the start ratio (learned within 1 px of it): pool' in log
+    # averaged: a layer snaps only where every search stayed within
+    b = search(tmp_path / 'b', (0.6, 0.4167), (0.55, 0.5455))
+    both = runner_for(tmp_path / 'both', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=[a, b], snap_pixels=1,
+             hold_area=False)
+    ], max_iters=1, lr=0.0)
+    both.train()
+    assert both.model.pool.ratio == pytest.approx(
+        ((0.53 * 0.6)**0.5, (0.47 * 0.4167)**0.5), rel=1e-4)
+    with pytest.raises(ValueError, match='snap_pixels must be'):
+        DynOPoolSetRatiosHook(source=a, snap_pixels=-1)
+    with pytest.raises(ValueError, match='needs a source'):
+        DynOPoolSetRatiosHook(ratios=dict(pool=0.5), snap_pixels=1)
+
+
 def test_kept_random_state_restores_every_generator():
     import random
 

@@ -93,6 +93,35 @@ def searched_pixels(sources: Sequence[str]) -> Optional[Dict[str, int]]:
     return pixels
 
 
+def last_sized_layers(path: str) -> Dict[str, dict]:
+    """Per layer, its entry of the last record of a search run that has
+    sizes (``in_h``, ``in_w``, ``h``, ``w``; frozen layers record none)."""
+    layers: Dict[str, dict] = {}
+    for record in load_ratio_records(path):
+        for name, layer in record['layers'].items():
+            if layer.get('in_h') is not None:
+                layers[name] = layer
+    return layers
+
+
+def within_pixels(sources: Sequence[str], name: str,
+                  start: Tuple[float, float], pixels: float) -> bool:
+    """Whether every search's learned ratio of layer ``name`` moves its
+    output by at most ``pixels`` per axis from what the ``start`` ratio
+    gives at the same input (``|r - r0| * in <= pixels``)."""
+    for path in sources:
+        layer = last_sized_layers(path).get(name)
+        if layer is None:
+            raise ValueError(
+                f'DynOPoolSetRatiosHook: snap_pixels needs the sizes a '
+                f'search recorded, and {path} has none for {name} (a '
+                f'checkpoint?); give its work dir or dynopool_ratios.json')
+        if abs(layer['r_h'] - start[0]) * layer['in_h'] > pixels or \
+                abs(layer['r_w'] - start[1]) * layer['in_w'] > pixels:
+            return False
+    return True
+
+
 @contextmanager
 def kept_random_state():
     """Python's, NumPy's and torch's (CPU) random state are as before on
@@ -178,6 +207,13 @@ class DynOPoolSetRatiosHook(Hook):
             ratios are averaged (geometric mean).
         strict (bool): Every DynOPool of the model must get a ratio.
             Default: False for ``ratios``, True for ``source``.
+        snap_pixels (float): A layer whose learned ratio changes its output
+            by at most this many pixels per axis (in every source, at the
+            input it had there) keeps the model's own ratio: a search that
+            moved a layer by a pixel found no shape worth leaving the exact
+            grid of the start (on the demo one pixel off the fixed stride
+            cost up to 1 mIoU a seed, ``configs/demo/STUDY.md`` section
+            12). Default: 0 (off).
         hold_area (bool): With several sources, hold each layer at most at
             the largest output area the searches ended with (see above).
             Sources without recorded sizes (checkpoints) cannot be held: an
@@ -192,6 +228,7 @@ class DynOPoolSetRatiosHook(Hook):
                                                                float]]]] = None,
                  source: Optional[Union[str, Sequence[str]]] = None,
                  strict: Optional[bool] = None,
+                 snap_pixels: float = 0,
                  hold_area: bool = True) -> None:
         if (ratios is None) == (source is None):
             raise ValueError('DynOPoolSetRatiosHook: give either ratios or '
@@ -219,6 +256,17 @@ class DynOPoolSetRatiosHook(Hook):
         self.source = source
         self.strict = (source is not None) if strict is None else strict
         self.hold_area = bool(hold_area)
+        if isinstance(snap_pixels, bool) or not isinstance(
+                snap_pixels, (int, float)) or snap_pixels < 0:
+            raise ValueError(f'snap_pixels must be a number >= 0, got '
+                             f'{snap_pixels!r}')
+        if snap_pixels and source is None:
+            raise ValueError('snap_pixels needs a source (search runs), not '
+                             'hand-set ratios')
+        self.snap_pixels = float(snap_pixels)
+
+    def _sources(self) -> list:
+        return [self.source] if isinstance(self.source, str) else self.source
 
     def _ratios_and_pixels(self) -> Tuple[Ratios, Dict[str, int]]:
         """The ratios to set, and the output pixels to hold them at (only
@@ -245,7 +293,7 @@ class DynOPoolSetRatiosHook(Hook):
         ratios, pixels = self._ratios_and_pixels()
         model = unwrap(runner.model)
         layers = dynopool_layers(model)
-        used, wanted = set(), {}
+        used, wanted, snapped = set(), {}, []
         for name, layer in layers:
             key = name if name in ratios else name.split('.')[-1]
             if key not in ratios:
@@ -254,6 +302,10 @@ class DynOPoolSetRatiosHook(Hook):
                                      f'{name} in {self.source or ratios}')
                 continue
             used.add(key)
+            if self.snap_pixels and within_pixels(
+                    self._sources(), key, layer.ratio, self.snap_pixels):
+                snapped.append(name)
+                continue
             r_h, r_w = ratios[key]
             low, high = layer.ratio_range
             if not (low <= r_h <= high and low <= r_w <= high):
@@ -279,4 +331,8 @@ class DynOPoolSetRatiosHook(Hook):
         if held:
             parts.append('held at most the searches\' output area: ' +
                          ', '.join(f'{n} {h}x{w}' for n, h, w in held))
+        if snapped:
+            parts.append(f'kept the start ratio (learned within '
+                         f'{self.snap_pixels:g} px of it): ' +
+                         ', '.join(snapped))
         runner.logger.info('DynOPoolSetRatiosHook: ' + ', '.join(parts))
