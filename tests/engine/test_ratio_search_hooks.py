@@ -247,12 +247,17 @@ def test_snap_pixels_keeps_the_start_where_a_search_moved_a_pixel(
     def search(path, pool, body):
         write_search(path, {'pool': pool, 'body.1': body})
         records = json.loads((path / 'dynopool_ratios.json').read_text())
-        records[0]['layers']['pool'].update(in_h=32, in_w=32, h=16, w=16)
-        records[0]['layers']['body.1'].update(in_h=16, in_w=16, h=8, w=10)
+        for name, in_size in (('pool', 16 * 2), ('body.1', 16)):
+            r_h, r_w = records[0]['layers'][name]['r_h'], records[0][
+                'layers'][name]['r_w']
+            records[0]['layers'][name].update(
+                in_h=in_size, in_w=in_size, h=round(r_h * in_size),
+                w=round(r_w * in_size))
         (path / 'dynopool_ratios.json').write_text(json.dumps(records))
         return str(path)
 
-    # pool moved 0.5 * 32 -> 0.53 * 32: 0.96 px; body.1 by 0.1 * 16 = 1.6 px
+    # pool: 17x15 (0.53 * 32 = 16.96, 0.47 * 32 = 15.04) against 16x16,
+    # one pixel each; body.1: 10x8 against 8x10, two
     a = search(tmp_path / 'a', (0.53, 0.47), (0.6, 0.5))
     runner = runner_for(tmp_path / 'retrain', hooks=[
         dict(type='DynOPoolSetRatiosHook', source=a, snap_pixels=1)

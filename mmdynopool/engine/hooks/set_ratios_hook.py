@@ -12,6 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmdynopool.ops import dynopool_layers
+from mmdynopool.ops.functional import output_size
 from .fixed_area_hook import project_area
 from .ratio_hook import RATIOS_FILE, load_ratio_records, unwrap
 
@@ -106,9 +107,9 @@ def last_sized_layers(path: str) -> Dict[str, dict]:
 
 def within_pixels(sources: Sequence[str], name: str,
                   start: Tuple[float, float], pixels: float) -> bool:
-    """Whether every search's learned ratio of layer ``name`` moves its
-    output by at most ``pixels`` per axis from what the ``start`` ratio
-    gives at the same input (``|r - r0| * in <= pixels``)."""
+    """Whether in every search the output size layer ``name`` ended with is
+    at most ``pixels`` per axis from the size the ``start`` ratio gives at
+    the same input (the operator's own size rule)."""
     for path in sources:
         layer = last_sized_layers(path).get(name)
         if layer is None:
@@ -116,8 +117,9 @@ def within_pixels(sources: Sequence[str], name: str,
                 f'DynOPoolSetRatiosHook: snap_pixels needs the sizes a '
                 f'search recorded, and {path} has none for {name} (a '
                 f'checkpoint?); give its work dir or dynopool_ratios.json')
-        if abs(layer['r_h'] - start[0]) * layer['in_h'] > pixels or \
-                abs(layer['r_w'] - start[1]) * layer['in_w'] > pixels:
+        if abs(layer['h'] - output_size(layer['in_h'], start[0])) > pixels \
+                or abs(layer['w'] -
+                       output_size(layer['in_w'], start[1])) > pixels:
             return False
     return True
 
@@ -207,9 +209,10 @@ class DynOPoolSetRatiosHook(Hook):
             ratios are averaged (geometric mean).
         strict (bool): Every DynOPool of the model must get a ratio.
             Default: False for ``ratios``, True for ``source``.
-        snap_pixels (float): A layer whose learned ratio changes its output
-            by at most this many pixels per axis (in every source, at the
-            input it had there) keeps the model's own ratio: a search that
+        snap_pixels (float): A layer whose learned output size is at most
+            this many pixels per axis from the size its start ratio gives
+            (in every source, at the input it had there) keeps the model's
+            own ratio: a search that
             moved a layer by a pixel found no shape worth leaving the exact
             grid of the start (on the demo one pixel off the fixed stride
             cost up to 1 mIoU a seed, ``configs/demo/STUDY.md`` section
