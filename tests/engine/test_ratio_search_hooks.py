@@ -276,6 +276,14 @@ def test_snap_pixels_keeps_the_start_where_a_search_moved_a_pixel(
     both.train()
     assert both.model.pool.ratio == pytest.approx(
         ((0.53 * 0.6)**0.5, (0.47 * 0.4167)**0.5), rel=1e-4)
+    # a layer after one that moved keeps its learned ratio, even within
+    # the pixel: its input is not the start's any more
+    c = search(tmp_path / 'c', (0.6, 0.4167), (0.53, 0.6))
+    after = runner_for(tmp_path / 'after', hooks=[
+        dict(type='DynOPoolSetRatiosHook', source=c, snap_pixels=1)
+    ], max_iters=1, lr=0.0)
+    after.train()
+    assert after.model.body[1].ratio == pytest.approx((0.53, 0.6), rel=1e-5)
     with pytest.raises(ValueError, match='snap_pixels must be'):
         DynOPoolSetRatiosHook(source=a, snap_pixels=-1)
     with pytest.raises(ValueError, match='needs a source'):

@@ -209,10 +209,12 @@ class DynOPoolSetRatiosHook(Hook):
             ratios are averaged (geometric mean).
         strict (bool): Every DynOPool of the model must get a ratio.
             Default: False for ``ratios``, True for ``source``.
-        snap_pixels (float): A layer whose learned output size is at most
-            this many pixels per axis from the size its start ratio gives
-            (in every source, at the input it had there) keeps the model's
-            own ratio: a search that
+        snap_pixels (float): The first layers (in the model's order) whose
+            learned output size is at most this many pixels per axis from
+            the size their start ratio gives (in every source, at the input
+            they had there) keep the model's own ratio, up to the first
+            layer that moved further; the network up to there is then
+            exactly at its start sizes (and compute): a search that
             moved a layer by a pixel found no shape worth leaving the exact
             grid of the start (on the demo one pixel off the fixed stride
             cost up to 1 mIoU a seed, ``configs/demo/STUDY.md`` section
@@ -305,8 +307,13 @@ class DynOPoolSetRatiosHook(Hook):
                                      f'{name} in {self.source or ratios}')
                 continue
             used.add(key)
-            if self.snap_pixels and within_pixels(
-                    self._sources(), key, layer.ratio, self.snap_pixels):
+            # only while every layer before it kept the start too: then its
+            # input, and so its size, are exactly the start's (a layer
+            # after a moved one would round to other sizes and may cost
+            # more than its search did)
+            if self.snap_pixels and len(snapped) == len(used) - 1 and \
+                    within_pixels(self._sources(), key, layer.ratio,
+                                  self.snap_pixels):
                 snapped.append(name)
                 continue
             r_h, r_w = ratios[key]
