@@ -7,11 +7,16 @@
 # learned (read from its work dir's dynopool_ratios.json), frozen from the
 # first iteration. No budget loss: the sizes never change. Elsewhere:
 # --cfg-options custom_hooks.2.source=<the search run's work dir>.
+# snap_pixels=1: where the search moved the leading layers by at most one
+# output pixel, they keep r = 0.5, the fixed stride's exact grid (a pixel
+# off it cost -0.04 to -0.56 mIoU on the mean, nothing gained; STUDY.md
+# section 12).
 _base_ = ['./dynopool_toynet_stretched.py']
 model = dict(budget_loss=None)
 custom_hooks = [
     dict(type='DynOPoolRatioHook', interval=25),
     dict(type='FreezeDynOPoolHook', freeze_at_iter=0),
     dict(type='DynOPoolSetRatiosHook',
-         source='work_dirs/dynopool-matched_toynet_stretched')
+         source='work_dirs/dynopool-matched_toynet_stretched',
+         snap_pixels=1)
 ]

@@ -9,5 +9,6 @@ custom_hooks = [
     dict(type='DynOPoolRatioHook', interval=25),
     dict(type='FreezeDynOPoolHook', freeze_at_iter=0),
     dict(type='DynOPoolSetRatiosHook',
-         source='work_dirs/dynopool-matched_toynet_tiled')
+         source='work_dirs/dynopool-matched_toynet_tiled',
+         snap_pixels=1)
 ]

@@ -194,11 +194,18 @@ def test_demo_search_then_retrain_commands(tmp_path):
         # later layer's input may be a pixel short of the twin's)
         assert r_h * r_w <= 0.25 * 1.01
     log = train('dynopool-retrain_toynet_stretched.py', tmp_path / 'retrain',
-                f'custom_hooks.2.source={search}')
+                f'custom_hooks.2.source={search}',
+                'custom_hooks.2.snap_pixels=0')
     expected = ', '.join(f'{n}: r=({r_h:.4f}, {r_w:.4f})'
                          for n, (r_h, r_w) in ratios.items())
     assert f'DynOPoolSetRatiosHook: {expected}' in log
     assert 'frozen to their learned ratios' in log
+    # as configured (snap_pixels=1): three iterations moved no layer by a
+    # whole output pixel, so the retrain keeps the fixed stride's grid
+    log = train('dynopool-retrain_toynet_stretched.py',
+                tmp_path / 'retrain-snap', f'custom_hooks.2.source={search}')
+    assert ('kept the start ratio (learned within 1 px of it): '
+            'backbone.pool1, backbone.pool2, backbone.pool3') in log
     # two searches (seeds 0 and 1), averaged: the segmentor's one forward
     # of a training sample holds every layer at most at the costlier
     # search's output area
@@ -209,7 +216,8 @@ def test_demo_search_then_retrain_commands(tmp_path):
           'randomness.seed=1')
     log = train('dynopool-retrain_toynet_stretched.py',
                 tmp_path / 'retrain2',
-                f'custom_hooks.2.source=[{search},{second}]')
+                f'custom_hooks.2.source=[{search},{second}]',
+                'custom_hooks.2.snap_pixels=0')
     held = re.search(r"held at most the searches' output area: (.*)", log)
     assert held, log[-3000:]
     sizes = dict(re.findall(r'(backbone\.pool\d) (\d+x\d+)', held.group(1)))
