@@ -337,6 +337,16 @@ def test_set_ratios_errors_are_named(tmp_path):
         runner_for(tmp_path / 'f', hooks=[
             dict(type='DynOPoolSetRatiosHook', source=[other, other])
         ], max_iters=1).train()
+    checkpoint = tmp_path / 'search.pth'
+    torch.save({'state_dict': {'pool.alpha': torch.tensor([2.0, 2.0]),
+                               'body.1.alpha': torch.tensor([2.0, 2.0])}},
+               str(checkpoint))
+    with pytest.raises(ValueError,
+                       match='snap_pixels needs the sizes.*no recorded'):
+        runner_for(tmp_path / 'g', hooks=[
+            dict(type='DynOPoolSetRatiosHook', source=str(checkpoint),
+                 snap_pixels=1)
+        ], max_iters=1).train()
     with pytest.raises(ValueError, match='name different DynOPools'):
         runner_for(tmp_path / 'e', hooks=[
             dict(type='DynOPoolSetRatiosHook', source=[other, str(path)])

@@ -4,7 +4,7 @@ import math
 import os.path as osp
 import random
 from contextlib import contextmanager
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -73,50 +73,41 @@ def mean_ratios(sources: Sequence[str]) -> Ratios:
     }
 
 
-def searched_pixels(sources: Sequence[str]) -> Optional[Dict[str, int]]:
-    """Per layer, the most output pixels any search run ended with (its
-    last record that has sizes): what the costliest search spent there.
-    None when a source is a checkpoint (no sizes recorded) or a layer never
-    had sizes."""
-    pixels: Dict[str, int] = {}
-    for path in sources:
-        if not osp.isdir(path) and not path.endswith('.json'):
-            return None
-        for name in ratios_from_file(path):
-            sized = [
-                r['layers'][name] for r in load_ratio_records(path)
-                if r['layers'].get(name, {}).get('h') is not None
-            ]
-            if not sized:
-                return None
-            area = sized[-1]['h'] * sized[-1]['w']
-            pixels[name] = max(pixels.get(name, area), area)
-    return pixels
-
-
-def last_sized_layers(path: str) -> Dict[str, dict]:
+def last_sized_layers(path: str) -> Optional[Dict[str, dict]]:
     """Per layer, its entry of the last record of a search run that has
-    sizes (``in_h``, ``in_w``, ``h``, ``w``; frozen layers record none)."""
+    sizes (``in_h``, ``in_w``, ``h``, ``w``; frozen layers record none).
+    None for a checkpoint, which records no sizes."""
+    if not osp.isdir(path) and not path.endswith('.json'):
+        return None
     layers: Dict[str, dict] = {}
     for record in load_ratio_records(path):
         for name, layer in record['layers'].items():
-            if layer.get('in_h') is not None:
+            if layer.get('h') is not None:
                 layers[name] = layer
     return layers
 
 
-def within_pixels(sources: Sequence[str], name: str,
+def searched_pixels(sized: Sequence[Dict[str, dict]],
+                    names: Sequence[str]) -> Dict[str, int]:
+    """Per layer, the most output pixels any search run ended with (from
+    each run's :func:`last_sized_layers`): what the costliest search spent
+    there."""
+    pixels: Dict[str, int] = {}
+    for layers in sized:
+        for name in names:
+            area = layers[name]['h'] * layers[name]['w']
+            pixels[name] = max(pixels.get(name, area), area)
+    return pixels
+
+
+def within_pixels(sized: Sequence[Dict[str, dict]], name: str,
                   start: Tuple[float, float], pixels: float) -> bool:
-    """Whether in every search the output size layer ``name`` ended with is
-    at most ``pixels`` per axis from the size the ``start`` ratio gives at
-    the same input (the operator's own size rule)."""
-    for path in sources:
-        layer = last_sized_layers(path).get(name)
-        if layer is None:
-            raise ValueError(
-                f'DynOPoolSetRatiosHook: snap_pixels needs the sizes a '
-                f'search recorded, and {path} has none for {name} (a '
-                f'checkpoint?); give its work dir or dynopool_ratios.json')
+    """Whether in every search (each run's :func:`last_sized_layers`) the
+    output size layer ``name`` ended with is at most ``pixels`` per axis
+    from the size the ``start`` ratio gives at the same input (the
+    operator's own size rule)."""
+    for layers in sized:
+        layer = layers[name]
         if abs(layer['h'] - output_size(layer['in_h'], start[0])) > pixels \
                 or abs(layer['w'] -
                        output_size(layer['in_w'], start[1])) > pixels:
@@ -270,35 +261,49 @@ class DynOPoolSetRatiosHook(Hook):
                              'hand-set ratios')
         self.snap_pixels = float(snap_pixels)
 
-    def _sources(self) -> list:
-        return [self.source] if isinstance(self.source, str) else self.source
+    def _sized(self, ratios: Ratios, what: str) -> List[Dict[str, dict]]:
+        """Each source's :func:`last_sized_layers`, read once; an error
+        saying ``what`` cannot be done when a source recorded no sizes for
+        a layer."""
+        sources = [self.source] if isinstance(self.source, str) \
+            else self.source
+        sized = [last_sized_layers(path) for path in sources]
+        for path, layers in zip(sources, sized):
+            if layers is None or any(name not in layers for name in ratios):
+                raise ValueError(
+                    f'DynOPoolSetRatiosHook: {what}: {path} has no recorded '
+                    f'sizes (a checkpoint?); give the search runs\' work '
+                    f'dirs or dynopool_ratios.json files')
+        return sized
 
-    def _ratios_and_pixels(self) -> Tuple[Ratios, Dict[str, int]]:
-        """The ratios to set, and the output pixels to hold them at (only
-        for averaged sources)."""
+    def _ratios_and_pixels(
+            self) -> Tuple[Ratios, Dict[str, int], List[Dict[str, dict]]]:
+        """The ratios to set, the output pixels to hold them at (only for
+        averaged sources) and the sources' sized layers (only for
+        ``snap_pixels``)."""
         if self.ratios is not None:
-            return self.ratios, {}
+            return self.ratios, {}, []
         if isinstance(self.source, str):
-            return ratios_from_file(self.source), {}
-        ratios = mean_ratios(self.source)
-        if not self.hold_area:
-            return ratios, {}
-        pixels = searched_pixels(self.source)
-        if pixels is None:
-            raise ValueError(
-                f'DynOPoolSetRatiosHook: cannot hold the area of averaged '
-                f'ratios: a source in {self.source} has no recorded sizes '
-                f'(a checkpoint?); give the search runs\' work dirs or '
-                f'dynopool_ratios.json files, or set hold_area=False')
-        return ratios, pixels
+            ratios = ratios_from_file(self.source)
+        else:
+            ratios = mean_ratios(self.source)
+        hold = self.hold_area and not isinstance(self.source, str)
+        if not (hold or self.snap_pixels):
+            return ratios, {}, []
+        sized = self._sized(
+            ratios, 'cannot hold the area of averaged ratios (or set '
+            'hold_area=False)' if hold else 'snap_pixels needs the sizes '
+            'the searches recorded')
+        pixels = searched_pixels(sized, list(ratios)) if hold else {}
+        return ratios, pixels, sized
 
     def before_train(self, runner) -> None:
         if runner.iter > 0:
             return
-        ratios, pixels = self._ratios_and_pixels()
+        ratios, pixels, sized = self._ratios_and_pixels()
         model = unwrap(runner.model)
         layers = dynopool_layers(model)
-        used, wanted, snapped = set(), {}, []
+        used, handled, wanted, snapped = set(), [], {}, []
         for name, layer in layers:
             key = name if name in ratios else name.split('.')[-1]
             if key not in ratios:
@@ -307,12 +312,13 @@ class DynOPoolSetRatiosHook(Hook):
                                      f'{name} in {self.source or ratios}')
                 continue
             used.add(key)
+            handled.append((name, layer))
             # only while every layer before it kept the start too: then its
             # input, and so its size, are exactly the start's (a layer
             # after a moved one would round to other sizes and may cost
             # more than its search did)
             if self.snap_pixels and len(snapped) == len(used) - 1 and \
-                    within_pixels(self._sources(), key, layer.ratio,
+                    within_pixels(sized, key, layer.ratio,
                                   self.snap_pixels):
                 snapped.append(name)
                 continue
@@ -335,8 +341,7 @@ class DynOPoolSetRatiosHook(Hook):
         held = hold_pixels(runner, model, layers, wanted) if wanted else []
         parts = [
             f'{name}: r=({layer.ratio[0]:.4f}, {layer.ratio[1]:.4f})'
-            for name, layer in layers
-            if name.split('.')[-1] in used or name in used
+            for name, layer in handled
         ]
         if held:
             parts.append('held at most the searches\' output area: ' +
