@@ -3,6 +3,7 @@ point (``tools/train.py CONFIG --work-dir DIR --cfg-options
 randomness.seed=S``), and what a finished one logged: the shared core of the
 study tools (``compare_ratios.py`` for the demo, ``compare_sr.py`` for
 super-resolution)."""
+import argparse
 import glob
 import json
 import math
@@ -112,3 +113,23 @@ def max_iters_of(cfg_options: Sequence[str]) -> Optional[int]:
         if option.startswith('train_cfg.max_iters='):
             return int(option.split('=', 1)[1])
     return None
+
+
+def add_run_args(parser: argparse.ArgumentParser, work_dir: str,
+                 layout: str, json_what: str = 'the results') -> None:
+    """The options every seed study takes: ``--seeds``, ``--work-dir``
+    (``layout``: where a run goes under it), ``--reuse``, ``--jobs``,
+    ``--no-train``, ``--json-out`` and ``--cfg-options``."""
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--work-dir', default=work_dir,
+                        help=f'runs go to {layout}')
+    parser.add_argument('--reuse', action='store_true',
+                        help='do not retrain runs that already finished')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings run side by side (each gets '
+                        'OMP_NUM_THREADS = CPUs / jobs)')
+    parser.add_argument('--no-train', action='store_true',
+                        help='only read existing runs (missing ones fail)')
+    parser.add_argument('--json-out', help=f'also write {json_what} as JSON')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='passed on to tools/train.py (key=value)')

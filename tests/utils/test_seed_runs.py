@@ -1,5 +1,6 @@
 """The study tools' shared core: statistics, the training command, reading
 the last validation metrics, and trainings side by side."""
+import argparse
 import json
 import threading
 
@@ -74,3 +75,14 @@ def test_train_all_runs_side_by_side_and_names_a_failed_log(
     with pytest.raises(RuntimeError, match=r'exit 3.*bad/train_stdout.log'):
         seed_runs.train_all(
             [seed_runs.TrainTask('b', 0, 'bad.py', str(tmp_path / 'bad'))])
+
+
+def test_add_run_args_gives_every_study_the_same_options():
+    parser = argparse.ArgumentParser()
+    seed_runs.add_run_args(parser, 'work_dirs/x', 'WORK_DIR/<run>')
+    args = parser.parse_args(['--seeds', '3', '4', '--reuse', '--jobs', '2',
+                              '--cfg-options', 'a=1', 'b=2'])
+    assert args.seeds == [3, 4] and args.reuse and args.jobs == 2
+    assert args.cfg_options == ['a=1', 'b=2']
+    assert args.work_dir == 'work_dirs/x' and not args.no_train
+    assert args.json_out is None

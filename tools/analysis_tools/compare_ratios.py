@@ -35,7 +35,8 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
-from mmdynopool.utils.seed_runs import (TrainTask, max_iters_of, mean_std,
+from mmdynopool.utils.seed_runs import (TrainTask, add_run_args,
+                                        max_iters_of, mean_std,
                                         read_val_metrics, resolve_config,
                                         train_all)
 
@@ -375,16 +376,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Compare learned DynOPool ratios on the toy variants')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
                         choices=VARIANTS)
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    parser.add_argument('--work-dir', default='work_dirs/demo_compare',
-                        help='runs go to WORK_DIR/<tag>/<variant>/seed<S>')
-    parser.add_argument('--reuse', action='store_true',
-                        help='do not retrain runs that already finished')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='trainings run side by side (each gets '
-                        'OMP_NUM_THREADS = CPUs / jobs)')
-    parser.add_argument('--no-train', action='store_true',
-                        help='only read existing runs (missing ones fail)')
+    add_run_args(parser, 'work_dirs/demo_compare',
+                 'WORK_DIR/<tag>/<variant>/seed<S>', 'the stats')
     parser.add_argument('--config', default=CONFIG_TEMPLATE,
                         help='config path with {variant}')
     parser.add_argument('--baseline', action='store_true',
@@ -409,9 +402,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'S + k, for each k given (e.g. 0 100 200: three '
                         'searches a seed, run there with --seeds S, S+100, '
                         'S+200)')
-    parser.add_argument('--json-out', help='also write the stats as JSON')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='passed on to tools/train.py (key=value)')
     return parser.parse_args(argv)
 
 

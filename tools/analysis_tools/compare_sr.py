@@ -24,7 +24,8 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
-from mmdynopool.utils.seed_runs import (TrainTask, max_iters_of, mean_std,
+from mmdynopool.utils.seed_runs import (TrainTask, add_run_args,
+                                        max_iters_of, mean_std,
                                         read_val_metrics, resolve_config,
                                         train_all)
 
@@ -84,14 +85,13 @@ def run_all(models: Dict[str, str], scales: Sequence[int],
             train: bool = True) -> Dict[str, Dict[int, List[dict]]]:
     """Train (or reuse) every model x scale x seed; ``{model: {scale:
     [summary per seed]}}``."""
-    todo = []
+    todo, wanted = [], max_iters_of(cfg_options)
     for name, template in models.items():
         for scale in scales:
             config = resolve_config(template.format(scale=scale))
             for seed in seeds:
                 work_dir = run_dir(work_root, name, scale, seed)
                 done = summarise_run(work_dir)
-                wanted = max_iters_of(cfg_options)
                 if reuse and done and (wanted is None
                                        or done['iter'] >= wanted):
                     print(f'[sr] {name} x{scale} seed {seed}: reusing '
@@ -188,7 +188,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Compare SR models with the pixel-shuffle baseline '
         'over seeds')
     parser.add_argument('--scales', nargs='+', type=int, default=[2, 4])
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--models', nargs='+', default=['dynopool'],
                         help=f'NAME ({", ".join(MODELS)}) or NAME=TEMPLATE '
                         '(a config path with {scale}); the baseline is '
@@ -196,18 +195,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline', default=BASELINE,
                         help='NAME or NAME=TEMPLATE of the model the others '
                         'are compared with')
-    parser.add_argument('--work-dir', default='work_dirs/sr_compare',
-                        help='runs go to WORK_DIR/<model>/x<scale>/seed<S>')
-    parser.add_argument('--reuse', action='store_true',
-                        help='do not retrain runs that already finished')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='trainings run side by side (each gets '
-                        'OMP_NUM_THREADS = CPUs / jobs)')
-    parser.add_argument('--no-train', action='store_true',
-                        help='only read existing runs (missing ones fail)')
-    parser.add_argument('--json-out', help='also write the results as JSON')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='passed on to tools/train.py (key=value)')
+    add_run_args(parser, 'work_dirs/sr_compare',
+                 'WORK_DIR/<model>/x<scale>/seed<S>')
     return parser.parse_args(argv)
 
 
