@@ -56,6 +56,21 @@ def read_val_metrics(work_dir: str, key: str = 'mIoU') -> Dict[str, float]:
     return {}
 
 
+def run_complete(work_dir: str, max_iters: Optional[int] = None,
+                 key: str = 'mIoU') -> bool:
+    """Whether a finished run is there: ratios logged by
+    ``DynOPoolRatioHook`` (up to ``max_iters`` when given) and a validation
+    result holding ``key``."""
+    from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
+    try:
+        last = load_ratio_records(work_dir)[-1]
+    except (OSError, ValueError):
+        return False
+    if max_iters is not None and last['iter'] < max_iters:
+        return False
+    return bool(read_val_metrics(work_dir, key))
+
+
 def resolve_config(config: str) -> str:
     """A config path as given, or relative to the repository."""
     if osp.isabs(config) or osp.exists(config):

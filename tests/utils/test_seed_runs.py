@@ -86,3 +86,16 @@ def test_add_run_args_gives_every_study_the_same_options():
     assert args.cfg_options == ['a=1', 'b=2']
     assert args.work_dir == 'work_dirs/x' and not args.no_train
     assert args.json_out is None
+
+
+def test_run_complete_needs_ratios_up_to_max_iters_and_the_metric(tmp_path):
+    assert not seed_runs.run_complete(str(tmp_path))
+    (tmp_path / 'dynopool_ratios.json').write_text(
+        json.dumps([{'iter': 600, 'gmacs': 1.0, 'layers': {}}]))
+    assert not seed_runs.run_complete(str(tmp_path), key='skimage/PSNR')
+    write_scalars(tmp_path, '20261201_000000',
+                  [{'skimage/PSNR': 32.0, 'step': 600}])
+    assert seed_runs.run_complete(str(tmp_path), key='skimage/PSNR')
+    assert seed_runs.run_complete(str(tmp_path), 600, 'skimage/PSNR')
+    assert not seed_runs.run_complete(str(tmp_path), 601, 'skimage/PSNR')
+    assert not seed_runs.run_complete(str(tmp_path))  # no mIoU logged

@@ -38,7 +38,7 @@ from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
 from mmdynopool.utils.seed_runs import (TrainTask, add_run_args,
                                         max_iters_of, mean_std,
                                         read_val_metrics, resolve_config,
-                                        train_all)
+                                        run_complete, train_all)
 
 VARIANTS = ('stretched', 'tiled', 'enlarged')
 CONFIG_TEMPLATE = 'configs/demo/dynopool_toynet_{variant}.py'
@@ -49,18 +49,6 @@ BASELINE_TEMPLATE = 'configs/demo/fixed-stride_toynet_{variant}.py'
 def final_record(work_dir: str) -> dict:
     """The record of the last logged iteration."""
     return load_ratio_records(work_dir)[-1]
-
-
-def run_complete(work_dir: str, max_iters: Optional[int] = None) -> bool:
-    """Whether a finished run is there: ratios logged (up to ``max_iters``
-    when given) and a validation result."""
-    try:
-        last = final_record(work_dir)
-    except (OSError, ValueError):
-        return False
-    if max_iters is not None and last['iter'] < max_iters:
-        return False
-    return bool(read_val_metrics(work_dir))
 
 
 def summarise_run(work_dir: str) -> dict:

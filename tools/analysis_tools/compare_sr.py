@@ -27,7 +27,7 @@ from mmdynopool.engine.hooks.ratio_hook import load_ratio_records
 from mmdynopool.utils.seed_runs import (TrainTask, add_run_args,
                                         max_iters_of, mean_std,
                                         read_val_metrics, resolve_config,
-                                        train_all)
+                                        run_complete, train_all)
 
 RECIPE = 'configs/dynopool_sr/{name}_x{{scale}}c32b4_1xb8-600iter_skimage.py'
 MODELS = {
@@ -91,9 +91,8 @@ def run_all(models: Dict[str, str], scales: Sequence[int],
             config = resolve_config(template.format(scale=scale))
             for seed in seeds:
                 work_dir = run_dir(work_root, name, scale, seed)
-                done = summarise_run(work_dir)
-                if reuse and done and (wanted is None
-                                       or done['iter'] >= wanted):
+                if reuse and run_complete(work_dir, wanted,
+                                          f'{DATASET}/PSNR'):
                     print(f'[sr] {name} x{scale} seed {seed}: reusing '
                           f'{work_dir}', flush=True)
                 elif train:
